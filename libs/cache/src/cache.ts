@@ -1,0 +1,22 @@
+/**
+ * The cache: liveness heartbeats with TTLs, token revocation, short locks and small caches.
+ * Values are strings; callers serialise. Redis in a deployment, in-memory in the all-in-one;
+ * both pass one contract suite.
+ */
+export interface Cache {
+  get(key: string): Promise<string | null>;
+  /** Stores a value; with ttlSeconds it expires. */
+  set(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  /** Stores only if absent (a lock); true when this call stored it. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  del(key: string): Promise<void>;
+  /** Deletes key only while it still holds value (releasing one's own lock). */
+  delIfEquals(key: string, value: string): Promise<boolean>;
+  /** Atomically adds 1 and returns the new value; ttl applies when the key is created. */
+  incr(key: string, ttlSeconds?: number): Promise<number>;
+  /** Keys with the given prefix (small sets only: heartbeats of hosts, not tokens). */
+  keys(prefix: string): Promise<string[]>;
+  /** Throws when the backing store cannot be reached (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,8 @@
+import { cacheContract } from './cache.contract';
+import { MemoryCache } from './memory-cache';
+
+cacheContract(
+  'memory',
+  () => new MemoryCache(),
+  () => 'test:',
+);

@@ -1,0 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateNotes1700000000000, databaseContract, noteEntity, openDatabase } from './db.contract';
+
+const dir = mkdtempSync(join(tmpdir(), 'strato-db-'));
+
+databaseContract(
+  'sqlite file under the data directory',
+  () =>
+    openDatabase({
+      url: undefined,
+      dataDir: dir,
+      schema: 'notes',
+      entities: [noteEntity],
+      migrations: [CreateNotes1700000000000],
+    }),
+  async (ds) => {
+    await ds.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  },
+);

@@ -1,0 +1,4 @@
+export * from './context';
+export * from './probes';
+export * from './server';
+export * from './process';
