@@ -177,9 +177,11 @@ export class AmqpTransport implements Transport {
     return false;
   }
 
+  /** A round trip to the broker; an idle transport connects first (waiting up to 2 s). */
   async ping(): Promise<boolean> {
-    const session = this.session;
-    if (this.closed || !session?.alive) return false;
+    if (this.closed) return false;
+    const session = await this.ready(Date.now() + 2_000).catch(() => undefined);
+    if (!session?.alive) return false;
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
