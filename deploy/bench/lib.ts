@@ -1,0 +1,120 @@
+/**
+ * Benchmark helpers: a closed-loop HTTP load generator (fixed concurrency, keep-alive),
+ * percentiles, and process RSS from /proc. Figures are printed, never asserted.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+export interface Request {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Status that counts as success. */
+  expect: number;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function once(agent: http.Agent, port: number, req: Request): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: req.path, headers: req.headers, agent },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    r.on('error', reject);
+    r.end(req.body);
+  });
+}
+
+/** Runs `make()` requests at `concurrency` for `seconds` (after a short warm-up). */
+export async function load(
+  port: number,
+  make: (i: number) => Request,
+  opts: { concurrency: number; seconds: number; warmupSeconds?: number },
+): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const run = async (seconds: number, record: boolean) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    let i = 0;
+    const until = performance.now() + seconds * 1000;
+    const worker = async () => {
+      while (performance.now() < until) {
+        const req = make(i++);
+        const t0 = performance.now();
+        try {
+          const status = await once(agent, port, req);
+          if (status !== req.expect) errors++;
+        } catch {
+          errors++;
+        }
+        if (record) latencies.push(performance.now() - t0);
+      }
+    };
+    const started = performance.now();
+    await Promise.all(Array.from({ length: opts.concurrency }, worker));
+    return { latencies, errors, elapsed: (performance.now() - started) / 1000 };
+  };
+  await run(opts.warmupSeconds ?? 1, false);
+  const { latencies, errors, elapsed } = await run(opts.seconds, true);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50ms: percentile(latencies, 50),
+    p99ms: percentile(latencies, 99),
+  };
+}
+
+/** Resident set size of a process (and its children, if asked) in MiB. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+export function fmt(r: LoadResult): string {
+  return `${r.perSecond.toFixed(0).padStart(7)} req/s   p50 ${r.p50ms.toFixed(2).padStart(7)} ms   p99 ${r.p99ms
+    .toFixed(2)
+    .padStart(7)} ms   (${r.requests} requests, ${r.errors} errors)`;
+}
+
+/** The machine's own ceiling for one Node.js HTTP round trip: an empty server, same load. */
+export async function bareHttpBaseline(opts: { concurrency: number; seconds: number }): Promise<LoadResult> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('http').createServer((q,s)=>{q.resume();q.on('end',()=>{s.setHeader('content-type','application/json');s.end('{}')})}).listen(0,'127.0.0.1',function(){console.log(this.address().port)})`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (b: Buffer) => resolve(Number(b.toString()))),
+  );
+  try {
+    return await load(port, () => ({ method: 'GET', path: '/', expect: 200 }), opts);
+  } finally {
+    child.kill();
+  }
+}

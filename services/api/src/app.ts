@@ -1,0 +1,85 @@
+/**
+ * The api service's composition root: the one place that creates real adapters (database,
+ * cache, bus, token service) and hands each part exactly what it may touch.
+ */
+import express from 'express';
+import { TokenService, parseSigningKeys } from '@strato/auth';
+import { keystoneFault } from '@strato/errors';
+import {
+  createMetrics,
+  errorHandler,
+  httpMetrics,
+  jsonBody,
+  listen,
+  notFoundHandler,
+  probes,
+  requestContext,
+  type RunningServer,
+} from '@strato/http';
+import { createLogger, type Logger } from '@strato/log';
+import { openInfra, type Infra, type Service, type SharedInfra } from '@strato/runtime';
+import type { ApiConfig } from './config';
+import { identityEntities, identityMigrations } from './identity/store';
+import { IdentityService } from './identity/identity.service';
+import { identityRouter } from './identity/http/identity.router';
+import { catalogFromConfig } from './identity/catalog';
+
+export interface ApiService extends Service {
+  readonly identity: IdentityService;
+  /** The identity port actually bound (differs from config when it asked for port 0). */
+  identityPort(): number;
+}
+
+export async function createApiService(
+  config: ApiConfig,
+  options: { log?: Logger; shared?: SharedInfra } = {},
+): Promise<ApiService> {
+  const log = options.log ?? createLogger('api', { level: config.LOG_LEVEL });
+  const infra: Infra = await openInfra({
+    service: 'api',
+    config,
+    log,
+    database: { schema: 'identity', entities: identityEntities, migrations: identityMigrations },
+    shared: options.shared,
+  });
+  const signingKeys = parseSigningKeys(config.TOKEN_SIGNING_KEYS);
+  const tokens = new TokenService({
+    keys: signingKeys,
+    cache: infra.cache,
+    ttlSeconds: config.TOKEN_TTL_SECONDS,
+  });
+  const identity = new IdentityService({
+    db: infra.db!,
+    tokens,
+    log: log.child({ component: 'identity' }),
+    catalog: catalogFromConfig(config),
+    secretKeys: signingKeys,
+  });
+
+  const metrics = createMetrics('api');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext());
+  app.use(httpMetrics(metrics));
+  app.use(probes(metrics, infra.checks));
+  app.use(jsonBody(config.MAX_BODY_BYTES));
+  app.use(identityRouter({ identity, tokens, publicUrl: config.IDENTITY_PUBLIC_URL }));
+  app.use(notFoundHandler());
+  app.use(errorHandler(keystoneFault, log));
+
+  let server: RunningServer | null = null;
+  return {
+    name: 'api',
+    identity,
+    identityPort: () => server?.port ?? config.IDENTITY_PORT,
+    async start() {
+      server = await listen(app, config.IDENTITY_PORT, config.BIND_HOST);
+      log.info({ port: server.port }, 'identity API listening');
+    },
+    async stop() {
+      await server?.close();
+      await infra.close();
+    },
+  };
+}

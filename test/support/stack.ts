@@ -1,0 +1,137 @@
+/**
+ * Test support for whole-stack tests: a throwaway PostgreSQL database, service processes
+ * started with `tsx` and waited for on /readyz, and the real OpenStack CLI.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from 'pg';
+
+const run = promisify(execFile);
+export const ROOT = join(__dirname, '..', '..');
+export const DATABASE_TEST_URL = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const AMQP_TEST_URL = process.env.AMQP_URL_TEST ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const REDIS_TEST_URL = process.env.REDIS_URL_TEST ?? 'redis://127.0.0.1:6379';
+
+export function randomSigningKeys(): string {
+  return `k1:${randomBytes(32).toString('base64url')}`;
+}
+
+/** Creates an empty database next to the test one; drop() removes it. */
+export async function tempDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `strato_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: DATABASE_TEST_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(DATABASE_TEST_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new Client({ connectionString: DATABASE_TEST_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then waits for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `tsx <script>` with env and resolves once GET readyUrl answers 200. */
+export async function startProcess(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  readyUrl: string,
+  timeoutMs = 60_000,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const proc: ServiceProcess = {
+    name,
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${out}`);
+    try {
+      const res = await fetch(readyUrl);
+      if (res.status === 200) return proc;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await proc.stop();
+  throw new Error(`${name} not ready at ${readyUrl} within ${timeoutMs} ms:\n${out}`);
+}
+
+/** Runs a tsx script to completion (e.g. the bootstrap command). */
+export async function runScript(script: string, env: Record<string, string>): Promise<string> {
+  const { stdout } = await run(
+    process.execPath,
+    [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, script)],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
+      timeout: 60_000,
+    },
+  );
+  return stdout;
+}
+
+/** The real openstack CLI; pass `-f json` to get parsed output (null when it prints nothing). */
+export async function openstack(args: string[], env: Record<string, string>): Promise<unknown> {
+  const { stdout } = await run('openstack', args, {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    timeout: 60_000,
+  });
+  const text = stdout.trim();
+  return text ? (JSON.parse(text) as unknown) : null;
+}
+
+export function adminEnv(authUrl: string, password: string): Record<string, string> {
+  return {
+    OS_AUTH_URL: authUrl,
+    OS_IDENTITY_API_VERSION: '3',
+    OS_USERNAME: 'admin',
+    OS_PASSWORD: password,
+    OS_PROJECT_NAME: 'admin',
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PROJECT_DOMAIN_NAME: 'Default',
+    OS_INTERFACE: 'public',
+  };
+}
