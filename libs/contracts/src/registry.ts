@@ -1,0 +1,22 @@
+/** Every message contract, for the fingerprint test and for documentation. */
+import type { MessageContract } from './contract';
+import * as compute from './compute.messages';
+import * as events from './events.messages';
+import * as scheduler from './scheduler.messages';
+
+export const ALL_CONTRACTS: readonly MessageContract[] = [
+  scheduler.scheduleInstance,
+  scheduler.releaseClaim,
+  scheduler.listHosts,
+  scheduler.setHostEnabled,
+  compute.buildInstance,
+  compute.deleteInstance,
+  compute.startInstance,
+  compute.stopInstance,
+  compute.rebootInstance,
+  compute.getConsoleOutput,
+  events.instanceStateChanged,
+  events.instanceBuildFailed,
+  events.hostReport,
+  events.hostInstances,
+];

@@ -1,0 +1,253 @@
+/**
+ * The agent's work on its own host: build, delete, power and reboot guests, and keep the
+ * api's view of power states true. The hypervisor (the domain's existence and state) is the
+ * truth, so every operation is idempotent: a redelivered build of a guest that exists just
+ * reports it, a delete of a guest that is gone just reports it deleted. Operations on one
+ * instance run one at a time.
+ */
+import type { Logger } from '@strato/log';
+import { isAppError, toAppError } from '@strato/errors';
+import {
+  POWER_STATE,
+  type PayloadOf,
+  type PowerState,
+  type TaskState,
+  type VmState,
+  type buildInstance,
+  type instanceBuildFailed,
+  type instanceStateChanged,
+  type hostInstances,
+} from '@strato/contracts';
+import type { HypervisorDriver, RebootType } from '../driver/hypervisor-driver';
+
+export type BuildRequest = PayloadOf<typeof buildInstance>;
+export type StateChanged = PayloadOf<typeof instanceStateChanged>;
+
+/** Messages the agent sends (the typed event publisher, behind a port for tests). */
+export interface AgentOutbox {
+  stateChanged(event: StateChanged): Promise<void>;
+  buildFailed(event: PayloadOf<typeof instanceBuildFailed>): Promise<void>;
+  hostInstances(report: PayloadOf<typeof hostInstances>): Promise<void>;
+}
+
+/** The vm_state a guest's power state implies when no task runs. */
+export function vmStateFor(power: PowerState): VmState {
+  switch (power) {
+    case POWER_STATE.RUNNING:
+      return 'active';
+    case POWER_STATE.PAUSED:
+      return 'paused';
+    case POWER_STATE.SUSPENDED:
+      return 'suspended';
+    case POWER_STATE.CRASHED:
+      return 'error';
+    case POWER_STATE.SHUTDOWN:
+    case POWER_STATE.NOSTATE:
+      return 'stopped';
+  }
+}
+
+export class ComputeManager {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Last power state reported per guest (for drift detection). */
+  private readonly known = new Map<string, PowerState>();
+  /** Build attempt per guest built by this process (events carry it). */
+  private readonly attempts = new Map<string, number>();
+
+  constructor(
+    private readonly deps: {
+      host: string;
+      driver: HypervisorDriver;
+      outbox: AgentOutbox;
+      log: Logger;
+    },
+  ) {}
+
+  /** Runs fn after any other operation on the same instance. */
+  private serial<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(instanceId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(instanceId, tail);
+    void tail.then(() => {
+      if (this.locks.get(instanceId) === tail) this.locks.delete(instanceId);
+    });
+    return run;
+  }
+
+  busy(instanceId: string): boolean {
+    return this.locks.has(instanceId);
+  }
+
+  private event(
+    instanceId: string,
+    vmState: VmState,
+    powerState: PowerState,
+    taskState: TaskState | null = null,
+    fault: StateChanged['fault'] = null,
+  ): Promise<void> {
+    if (vmState === 'deleted') this.known.delete(instanceId);
+    else this.known.set(instanceId, powerState);
+    return this.deps.outbox.stateChanged({
+      instance_id: instanceId,
+      host: this.deps.host,
+      attempt: this.attempts.get(instanceId) ?? null,
+      vm_state: vmState,
+      task_state: taskState,
+      power_state: powerState,
+      fault,
+      occurred_at: new Date().toISOString(),
+    });
+  }
+
+  private async current(instanceId: string) {
+    try {
+      return await this.deps.driver.getInfo(instanceId);
+    } catch (err) {
+      if (isAppError(err) && err.kind === 'NotFound') return null;
+      throw err;
+    }
+  }
+
+  build(request: BuildRequest): Promise<void> {
+    const id = request.instance_id;
+    return this.serial(id, async () => {
+      this.attempts.set(id, request.attempt);
+      const existing = await this.current(id);
+      if (existing) {
+        this.deps.log.info({ instance: id }, 'build: guest already exists; reporting it');
+        return this.event(id, vmStateFor(existing.powerState), existing.powerState);
+      }
+      await this.event(id, 'building', POWER_STATE.NOSTATE, 'spawning');
+      let info;
+      try {
+        info = await this.deps.driver.spawn({
+          instanceId: id,
+          projectId: request.project_id,
+          displayName: request.display_name,
+          flavorName: request.flavor.name,
+          vcpus: request.flavor.vcpus,
+          memoryMb: request.flavor.ram_mb,
+          rootDiskGb: request.flavor.disk_gb,
+          imageId: request.image.id,
+        });
+      } catch (err) {
+        const failure = toAppError(err);
+        if (failure.kind === 'Conflict') {
+          // Someone made it meanwhile (a redelivery racing this one): report what exists.
+          const now = await this.current(id);
+          if (now) return this.event(id, vmStateFor(now.powerState), now.powerState);
+        }
+        this.deps.log.warn({ instance: id, attempt: request.attempt, err: failure.message }, 'spawn failed');
+        await this.deps.outbox.buildFailed({
+          instance_id: id,
+          host: this.deps.host,
+          attempt: request.attempt,
+          reason: failure.message,
+          occurred_at: new Date().toISOString(),
+        });
+        return;
+      }
+      this.deps.log.info({ instance: id, attempt: request.attempt }, 'guest spawned');
+      await this.event(id, 'active', info.powerState);
+    });
+  }
+
+  delete(instanceId: string): Promise<void> {
+    return this.serial(instanceId, async () => {
+      await this.deps.driver.destroy(instanceId);
+      await this.event(instanceId, 'deleted', POWER_STATE.NOSTATE);
+      this.attempts.delete(instanceId);
+    });
+  }
+
+  start(instanceId: string): Promise<void> {
+    return this.powerAction(instanceId, 'start', () => this.deps.driver.powerOn(instanceId));
+  }
+
+  stop(instanceId: string): Promise<void> {
+    return this.powerAction(instanceId, 'stop', () => this.deps.driver.powerOff(instanceId));
+  }
+
+  reboot(instanceId: string, type: RebootType): Promise<void> {
+    return this.powerAction(instanceId, `reboot ${type}`, () => this.deps.driver.reboot(instanceId, type));
+  }
+
+  private powerAction(instanceId: string, what: string, act: () => Promise<void>): Promise<void> {
+    return this.serial(instanceId, async () => {
+      try {
+        await act();
+      } catch (err) {
+        const failure = toAppError(err);
+        if (failure.kind !== 'NotFound') throw failure;
+        this.deps.log.warn({ instance: instanceId, action: what }, 'no such guest on this host');
+        return this.event(instanceId, 'error', POWER_STATE.NOSTATE, null, {
+          code: 404,
+          message: `Instance ${instanceId} could not be found on host ${this.deps.host}.`,
+          details: null,
+        });
+      }
+      const info = await this.deps.driver.getInfo(instanceId);
+      await this.event(instanceId, vmStateFor(info.powerState), info.powerState);
+    });
+  }
+
+  consoleOutput(instanceId: string, lines: number | null): Promise<string> {
+    return this.deps.driver.consoleOutput(instanceId, lines);
+  }
+
+  /**
+   * At start: what libvirt has. Reported to the api (host.instances), which knows what
+   * should be here and reconciles (missing, unexpected, power-state drift).
+   */
+  async reconcile(): Promise<number> {
+    const guests = await this.deps.driver.list();
+    for (const g of guests) this.known.set(g.instanceId, g.powerState);
+    await this.deps.outbox.hostInstances({
+      host: this.deps.host,
+      instances: guests.map((g) => ({ instance_id: g.instanceId, power_state: g.powerState })),
+      reported_at: new Date().toISOString(),
+    });
+    this.deps.log.info({ guests: guests.length }, 'reported the guests libvirt has');
+    return guests.length;
+  }
+
+  /**
+   * Compares every guest's power state with the last one reported and publishes changes
+   * (a guest shut down from inside, crashed, or vanished). Guests with an operation under
+   * way are skipped: that operation reports them.
+   */
+  async syncPowerStates(only?: string): Promise<number> {
+    const guests = await this.deps.driver.list();
+    const seen = new Set<string>();
+    let changed = 0;
+    for (const g of guests) {
+      if (only && g.instanceId !== only) continue;
+      seen.add(g.instanceId);
+      if (this.busy(g.instanceId)) continue;
+      const before = this.known.get(g.instanceId);
+      if (before === g.powerState) continue;
+      this.known.set(g.instanceId, g.powerState);
+      if (before === undefined) continue; // first sight (reported by reconcile or its build)
+      changed++;
+      await this.event(g.instanceId, vmStateFor(g.powerState), g.powerState);
+    }
+    for (const id of [...this.known.keys()]) {
+      if ((only && id !== only) || seen.has(id) || this.busy(id)) continue;
+      changed++;
+      this.known.delete(id);
+      this.deps.log.warn({ instance: id }, 'guest vanished from the hypervisor');
+      await this.event(id, 'error', POWER_STATE.NOSTATE, null, {
+        code: 500,
+        message: `The guest of instance ${id} vanished from host ${this.deps.host}.`,
+        details: null,
+      });
+    }
+    return changed;
+  }
+
+  /** How many guests run now (for load reports). */
+  async runningGuests(): Promise<number> {
+    return (await this.deps.driver.list()).length;
+  }
+}

@@ -1,0 +1,45 @@
+/** Bus handlers of the scheduler: validate (by contract), delegate to the domain, reply. */
+import {
+  MessageRouter,
+  hostReport,
+  instanceBuildFailed,
+  instanceStateChanged,
+  listHosts,
+  releaseClaim,
+  scheduleInstance,
+  setHostEnabled,
+} from '@strato/contracts';
+import type { HostsService } from '../domain/hosts.service';
+import type { PlacementService, ScheduleOutcome } from '../domain/placement.service';
+
+export interface SchedulerRouters {
+  requests: MessageRouter;
+  events: MessageRouter;
+  reports: MessageRouter;
+  rpc: MessageRouter;
+}
+
+export function schedulerRouters(deps: {
+  placement: PlacementService;
+  hosts: HostsService;
+  onScheduled?: (outcome: ScheduleOutcome) => void;
+}): SchedulerRouters {
+  const { placement, hosts } = deps;
+  return {
+    requests: new MessageRouter()
+      .on(scheduleInstance, async ({ payload }) => {
+        const outcome = await placement.schedule(payload);
+        deps.onScheduled?.(outcome);
+      })
+      .on(releaseClaim, async ({ payload }) => placement.release(payload.instance_id)),
+    events: new MessageRouter()
+      .on(instanceBuildFailed, async ({ payload }) => placement.buildFailed(payload))
+      .on(instanceStateChanged, async ({ payload }) => placement.stateChanged(payload)),
+    reports: new MessageRouter().on(hostReport, async ({ payload }) => hosts.report(payload)),
+    rpc: new MessageRouter()
+      .onCall(listHosts, async ({ payload }) => ({ hosts: await hosts.list(payload.host) }))
+      .onCall(setHostEnabled, async ({ payload }) =>
+        hosts.setEnabled(payload.host, payload.enabled, payload.disabled_reason),
+      ),
+  };
+}

@@ -1,0 +1,532 @@
+/**
+ * Placement persistence. Claims are atomic: on PostgreSQL each claim runs in a transaction
+ * that locks the instance's scheduling row and the provider row (SELECT … FOR UPDATE; a
+ * server group's claims also take a transaction-scoped advisory lock on the group, always
+ * first, so lock order is group → request → provider and cannot deadlock), sums the
+ * provider's allocations, checks used + request ≤ (total − reserved) × ratio per resource
+ * class, and inserts the allocations. On SQLite, inTransaction runs transactions one at a time.
+ */
+import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import { RESOURCE_CLASSES, type Fault, type ResourceClass } from '@strato/contracts';
+import { fits, type InventoryState, type Resources } from '../domain/model';
+import {
+  AllocationEntity,
+  InventoryEntity,
+  ResourceProviderEntity,
+  SchedulingEntity,
+  type ResourceProviderRow,
+  type SchedulingRow,
+  type SchedulingStatus,
+} from './entities';
+
+export interface ProviderReport {
+  host: string;
+  availabilityZone: string;
+  hypervisorType: string;
+  hypervisorVersion: number;
+  hostIp: string;
+  architecture: string;
+  cpuInfo: string;
+  capabilities: Record<string, string>;
+  traits: string[];
+  inventory: Partial<Record<ResourceClass, { total: number; reserved: number; allocationRatio: number }>>;
+  reportedAt: string;
+}
+
+export interface ProviderSnapshot {
+  row: ResourceProviderRow;
+  inventory: Partial<Record<ResourceClass, InventoryState>>;
+  instanceCount: number;
+}
+
+export type ClaimResult =
+  | { ok: true }
+  /** Lost a race or the host cannot take it now: try the next candidate. */
+  | { ok: false; reason: 'capacity' | 'disabled' | 'group' | 'gone' }
+  /** The request moved on (deleted, or another attempt owns it): stop scheduling it. */
+  | { ok: false; reason: 'stale' };
+
+export type Admission =
+  | { action: 'schedule'; row: SchedulingRow }
+  | { action: 'resend-build'; row: SchedulingRow }
+  | { action: 'resend-error'; row: SchedulingRow }
+  | { action: 'drop'; why: string };
+
+export type BuildFailure =
+  | { outcome: 'reschedule'; row: SchedulingRow }
+  | { outcome: 'exhausted'; row: SchedulingRow }
+  | { outcome: 'ignored'; why: string };
+
+const now = () => new Date().toISOString();
+const json = <T>(text: string | null | undefined, fallback: T): T => {
+  if (!text) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+};
+
+export class PlacementRepository {
+  private readonly postgres: boolean;
+
+  constructor(private readonly ds: DataSource) {
+    this.postgres = ds.options.type === 'postgres';
+  }
+
+  private tx<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    return inTransaction(this.ds, fn);
+  }
+
+  // ---- providers ---------------------------------------------------------------------------
+
+  /** Registers or updates a host from its report; older reports than the stored one are ignored. */
+  async applyReport(report: ProviderReport): Promise<'created' | 'updated' | 'stale'> {
+    return this.tx(async (em) => {
+      const providers = em.getRepository(ResourceProviderEntity);
+      let row = await this.lockProvider(em, report.host);
+      const fields = {
+        availability_zone: report.availabilityZone,
+        hypervisor_type: report.hypervisorType,
+        hypervisor_version: report.hypervisorVersion,
+        host_ip: report.hostIp,
+        architecture: report.architecture,
+        cpu_info: report.cpuInfo,
+        capabilities: JSON.stringify(report.capabilities),
+        traits: JSON.stringify(report.traits),
+        reported_at: report.reportedAt,
+      };
+      let created = false;
+      if (!row) {
+        await providers.insert({
+          host: report.host,
+          enabled: true,
+          disabled_reason: null,
+          generation: 0,
+          created_at: now(),
+          ...fields,
+        });
+        row = await providers.findOneByOrFail({ host: report.host });
+        created = true;
+      } else if (row.reported_at > report.reportedAt) {
+        return 'stale';
+      }
+      const inventories = em.getRepository(InventoryEntity);
+      const current = await inventories.findBy({ provider_id: row.id });
+      let changed = false;
+      for (const rc of RESOURCE_CLASSES) {
+        const want = report.inventory[rc];
+        const have = current.find((i) => i.resource_class === rc);
+        if (!want) {
+          if (have) {
+            await inventories.delete({ provider_id: row.id, resource_class: rc });
+            changed = true;
+          }
+          continue;
+        }
+        const next = {
+          provider_id: row.id,
+          resource_class: rc,
+          total: want.total,
+          reserved: want.reserved,
+          allocation_ratio: want.allocationRatio,
+        };
+        if (!have) {
+          await inventories.insert(next);
+          changed = true;
+        } else if (
+          have.total !== want.total ||
+          have.reserved !== want.reserved ||
+          Number(have.allocation_ratio) !== want.allocationRatio
+        ) {
+          await inventories.update({ provider_id: row.id, resource_class: rc }, next);
+          changed = true;
+        }
+      }
+      await providers.update(
+        { id: row.id },
+        { ...fields, ...(changed && !created ? { generation: row.generation + 1 } : {}) },
+      );
+      return created ? 'created' : 'updated';
+    });
+  }
+
+  async setEnabled(host: string, enabled: boolean, reason: string | null): Promise<boolean> {
+    const result = await this.ds
+      .getRepository(ResourceProviderEntity)
+      .update({ host }, { enabled, disabled_reason: enabled ? null : reason });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Every provider with inventories, usage and instance counts (no locks: a hint for filtering). */
+  async snapshot(host?: string): Promise<ProviderSnapshot[]> {
+    const providers = await this.ds
+      .getRepository(ResourceProviderEntity)
+      .find({ where: host ? { host } : {}, order: { id: 'ASC' } });
+    if (providers.length === 0) return [];
+    const [inventories, usage, counts] = await Promise.all([
+      this.ds.getRepository(InventoryEntity).find(),
+      this.ds
+        .getRepository(AllocationEntity)
+        .createQueryBuilder('a')
+        .select('a.provider_id', 'provider_id')
+        .addSelect('a.resource_class', 'resource_class')
+        .addSelect('SUM(a.used)', 'used')
+        .groupBy('a.provider_id')
+        .addGroupBy('a.resource_class')
+        .getRawMany<{ provider_id: number; resource_class: string; used: string | number }>(),
+      this.ds
+        .getRepository(AllocationEntity)
+        .createQueryBuilder('a')
+        .select('a.provider_id', 'provider_id')
+        .addSelect('COUNT(DISTINCT a.consumer_id)', 'n')
+        .groupBy('a.provider_id')
+        .getRawMany<{ provider_id: number; n: string | number }>(),
+    ]);
+    return providers.map((row) => {
+      const inventory: Partial<Record<ResourceClass, InventoryState>> = {};
+      for (const inv of inventories) {
+        if (inv.provider_id !== row.id) continue;
+        const used = usage.find(
+          (u) => Number(u.provider_id) === row.id && u.resource_class === inv.resource_class,
+        );
+        inventory[inv.resource_class as ResourceClass] = {
+          total: inv.total,
+          reserved: inv.reserved,
+          allocationRatio: Number(inv.allocation_ratio),
+          used: Number(used?.used ?? 0),
+        };
+      }
+      const count = counts.find((c) => Number(c.provider_id) === row.id);
+      return { row, inventory, instanceCount: Number(count?.n ?? 0) };
+    });
+  }
+
+  /** Hosts of a server group's other members that hold or are building on a host. */
+  async groupHosts(groupId: string, exceptInstance: string, em: EntityManager = this.ds.manager) {
+    const rows = await em
+      .getRepository(SchedulingEntity)
+      .createQueryBuilder('s')
+      .select('DISTINCT s.host', 'host')
+      .where('s.server_group_id = :groupId', { groupId })
+      .andWhere('s.instance_id != :exceptInstance', { exceptInstance })
+      .andWhere('s.status IN (:...statuses)', { statuses: ['building', 'active'] })
+      .andWhere('s.host IS NOT NULL')
+      .getRawMany<{ host: string }>();
+    return rows.map((r) => r.host);
+  }
+
+  // ---- scheduling requests -----------------------------------------------------------------
+
+  getRequest(instanceId: string): Promise<SchedulingRow | null> {
+    return this.ds.getRepository(SchedulingEntity).findOneBy({ instance_id: instanceId });
+  }
+
+  /**
+   * Records a schedule request and says what to do with it, idempotently by (instance, attempt):
+   * a redelivery of a request already placed re-sends the build; one already failed re-sends
+   * the error; a request for a deleted instance or an older attempt is dropped.
+   */
+  admit(request: {
+    instanceId: string;
+    attempt: number;
+    serverGroupId: string | null;
+    excludedHosts: string[];
+    body: string;
+  }): Promise<Admission> {
+    return this.tx(async (em) => {
+      const repo = em.getRepository(SchedulingEntity);
+      const row = await this.lockRequest(em, request.instanceId);
+      if (!row) {
+        const fresh: SchedulingRow = {
+          instance_id: request.instanceId,
+          status: 'scheduling',
+          attempt: request.attempt,
+          host: null,
+          server_group_id: request.serverGroupId,
+          request: request.body,
+          excluded_hosts: JSON.stringify(request.excludedHosts),
+          fault: null,
+          updated_at: now(),
+        };
+        await repo.insert(fresh);
+        return { action: 'schedule', row: fresh };
+      }
+      if (row.status === 'deleted') return { action: 'drop', why: 'the instance was deleted' };
+      if (row.attempt > request.attempt)
+        return { action: 'drop', why: `attempt ${row.attempt} supersedes it` };
+      if (row.attempt === request.attempt) {
+        switch (row.status) {
+          case 'scheduling':
+            return { action: 'schedule', row };
+          case 'building':
+            return { action: 'resend-build', row };
+          case 'error':
+            return { action: 'resend-error', row };
+          case 'active':
+            return { action: 'drop', why: 'already built' };
+        }
+      }
+      const excluded = [...new Set([...json<string[]>(row.excluded_hosts, []), ...request.excludedHosts])];
+      const next: SchedulingRow = {
+        ...row,
+        status: 'scheduling',
+        attempt: request.attempt,
+        host: null,
+        server_group_id: request.serverGroupId,
+        request: request.body,
+        excluded_hosts: JSON.stringify(excluded),
+        fault: null,
+        updated_at: now(),
+      };
+      await em.getRepository(AllocationEntity).delete({ consumer_id: request.instanceId });
+      await repo.update({ instance_id: request.instanceId }, next);
+      return { action: 'schedule', row: next };
+    });
+  }
+
+  /** Atomically claims `resources` on `host` for the instance's current attempt. */
+  claim(input: {
+    instanceId: string;
+    attempt: number;
+    host: string;
+    resources: Resources;
+    group: { id: string; policy: string; hosts: ReadonlySet<string> } | null;
+  }): Promise<ClaimResult> {
+    return this.tx(async (em): Promise<ClaimResult> => {
+      if (input.group && this.postgres) {
+        await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`server-group:${input.group.id}`]);
+      }
+      const request = await this.lockRequest(em, input.instanceId);
+      if (!request || request.status !== 'scheduling' || request.attempt !== input.attempt) {
+        return { ok: false, reason: 'stale' };
+      }
+      if (input.group && (input.group.policy === 'affinity' || input.group.policy === 'anti-affinity')) {
+        const taken = new Set([
+          ...input.group.hosts,
+          ...(await this.groupHosts(input.group.id, input.instanceId, em)),
+        ]);
+        const ok =
+          input.group.policy === 'anti-affinity'
+            ? !taken.has(input.host)
+            : taken.size === 0 || taken.has(input.host);
+        if (!ok) return { ok: false, reason: 'group' };
+      }
+      const provider = await this.lockProvider(em, input.host);
+      if (!provider) return { ok: false, reason: 'gone' };
+      if (!provider.enabled) return { ok: false, reason: 'disabled' };
+
+      const inventories = await em.getRepository(InventoryEntity).findBy({ provider_id: provider.id });
+      const usage = await em
+        .getRepository(AllocationEntity)
+        .createQueryBuilder('a')
+        .select('a.resource_class', 'resource_class')
+        .addSelect('SUM(a.used)', 'used')
+        .where('a.provider_id = :id', { id: provider.id })
+        .andWhere('a.consumer_id != :consumer', { consumer: input.instanceId })
+        .groupBy('a.resource_class')
+        .getRawMany<{ resource_class: string; used: string | number }>();
+      for (const rc of RESOURCE_CLASSES) {
+        const inv = inventories.find((i) => i.resource_class === rc);
+        const state: InventoryState | undefined = inv && {
+          total: inv.total,
+          reserved: inv.reserved,
+          allocationRatio: Number(inv.allocation_ratio),
+          used: Number(usage.find((u) => u.resource_class === rc)?.used ?? 0),
+        };
+        if (!fits(state, input.resources[rc])) return { ok: false, reason: 'capacity' };
+      }
+      const allocations = em.getRepository(AllocationEntity);
+      await allocations.delete({ consumer_id: input.instanceId });
+      const rows = RESOURCE_CLASSES.filter((rc) => input.resources[rc] > 0).map((rc) => ({
+        consumer_id: input.instanceId,
+        provider_id: provider.id,
+        resource_class: rc,
+        used: input.resources[rc],
+      }));
+      if (rows.length > 0) await allocations.insert(rows);
+      await em
+        .getRepository(ResourceProviderEntity)
+        .update({ id: provider.id }, { generation: provider.generation + 1 });
+      await em
+        .getRepository(SchedulingEntity)
+        .update(
+          { instance_id: input.instanceId },
+          { status: 'building', host: input.host, updated_at: now() },
+        );
+      return { ok: true };
+    });
+  }
+
+  /** Undoes a claim whose build could not be sent: back to scheduling, to be tried again. */
+  unclaim(instanceId: string, attempt: number, host: string): Promise<boolean> {
+    return this.tx(async (em) => {
+      const row = await this.lockRequest(em, instanceId);
+      if (!row || row.status !== 'building' || row.attempt !== attempt || row.host !== host) return false;
+      await em.getRepository(AllocationEntity).delete({ consumer_id: instanceId });
+      await em
+        .getRepository(SchedulingEntity)
+        .update({ instance_id: instanceId }, { status: 'scheduling', host: null, updated_at: now() });
+      return true;
+    });
+  }
+
+  /** Puts a request still being scheduled into error with its fault. */
+  markError(instanceId: string, attempt: number, fault: Fault): Promise<boolean> {
+    return this.tx(async (em) => {
+      const row = await this.lockRequest(em, instanceId);
+      if (!row || row.status !== 'scheduling' || row.attempt !== attempt) return false;
+      await em.getRepository(AllocationEntity).delete({ consumer_id: instanceId });
+      await em
+        .getRepository(SchedulingEntity)
+        .update(
+          { instance_id: instanceId },
+          { status: 'error', fault: JSON.stringify(fault), updated_at: now() },
+        );
+      return true;
+    });
+  }
+
+  /**
+   * A build on `host` failed (reported by the agent, or the agent went silent): frees the
+   * claim and either moves the request to the next attempt (host excluded) or, past
+   * maxAttempts, into error. Only the build that is current (status building, same host and
+   * attempt) is affected, so duplicates and late reports are ignored.
+   */
+  failBuild(input: {
+    instanceId: string;
+    host: string;
+    attempt: number;
+    maxAttempts: number;
+    fault: Fault;
+  }): Promise<BuildFailure> {
+    return this.tx(async (em): Promise<BuildFailure> => {
+      const row = await this.lockRequest(em, input.instanceId);
+      if (!row) return { outcome: 'ignored', why: 'unknown instance' };
+      if (row.status !== 'building' || row.host !== input.host || row.attempt !== input.attempt) {
+        return {
+          outcome: 'ignored',
+          why: `request is ${row.status} on ${row.host ?? '-'} attempt ${row.attempt}`,
+        };
+      }
+      await em.getRepository(AllocationEntity).delete({ consumer_id: input.instanceId });
+      const excluded = [...new Set([...json<string[]>(row.excluded_hosts, []), input.host])];
+      const repo = em.getRepository(SchedulingEntity);
+      if (row.attempt >= input.maxAttempts) {
+        const next: SchedulingRow = {
+          ...row,
+          status: 'error',
+          excluded_hosts: JSON.stringify(excluded),
+          fault: JSON.stringify(input.fault),
+          updated_at: now(),
+        };
+        await repo.update({ instance_id: row.instance_id }, next);
+        return { outcome: 'exhausted', row: next };
+      }
+      const next: SchedulingRow = {
+        ...row,
+        status: 'scheduling',
+        attempt: row.attempt + 1,
+        host: null,
+        excluded_hosts: JSON.stringify(excluded),
+        updated_at: now(),
+      };
+      await repo.update({ instance_id: row.instance_id }, next);
+      return { outcome: 'reschedule', row: next };
+    });
+  }
+
+  /** The build reached the host's agent and the guest exists: scheduling is over. */
+  async markBuilt(instanceId: string, host: string, attempt: number | null): Promise<SchedulingRow | null> {
+    return this.tx(async (em) => {
+      const row = await this.lockRequest(em, instanceId);
+      if (!row) return null;
+      if (row.status === 'building' && row.host === host && (attempt === null || row.attempt === attempt)) {
+        await em
+          .getRepository(SchedulingEntity)
+          .update({ instance_id: instanceId }, { status: 'active', updated_at: now() });
+        return { ...row, status: 'active' as SchedulingStatus };
+      }
+      return row;
+    });
+  }
+
+  /** The agent destroyed the guest on `host`: its allocations there are free. */
+  freeOnHost(instanceId: string, host: string): Promise<void> {
+    return this.tx(async (em) => {
+      const provider = await em.getRepository(ResourceProviderEntity).findOneBy({ host });
+      if (provider) {
+        await em
+          .getRepository(AllocationEntity)
+          .delete({ consumer_id: instanceId, provider_id: provider.id });
+      }
+      const row = await this.lockRequest(em, instanceId);
+      if (row && row.host === host && row.status !== 'deleted') {
+        await em
+          .getRepository(SchedulingEntity)
+          .update({ instance_id: instanceId }, { status: 'deleted', updated_at: now() });
+      }
+    });
+  }
+
+  /**
+   * The instance is deleted: frees all its allocations and leaves a tombstone so a schedule
+   * request still in flight is dropped. Returns the row as it was.
+   */
+  release(instanceId: string): Promise<SchedulingRow | null> {
+    return this.tx(async (em) => {
+      const row = await this.lockRequest(em, instanceId);
+      await em.getRepository(AllocationEntity).delete({ consumer_id: instanceId });
+      const repo = em.getRepository(SchedulingEntity);
+      if (!row) {
+        await repo.insert({
+          instance_id: instanceId,
+          status: 'deleted',
+          attempt: 1,
+          host: null,
+          server_group_id: null,
+          request: '',
+          excluded_hosts: '[]',
+          fault: null,
+          updated_at: now(),
+        });
+        return null;
+      }
+      if (row.status !== 'deleted') {
+        await repo.update({ instance_id: instanceId }, { status: 'deleted', updated_at: now() });
+      }
+      return row;
+    });
+  }
+
+  /** Builds under way, for the heartbeat sweeper. */
+  async building(): Promise<Pick<SchedulingRow, 'instance_id' | 'host' | 'attempt'>[]> {
+    return this.ds
+      .getRepository(SchedulingEntity)
+      .find({ where: { status: 'building' }, select: { instance_id: true, host: true, attempt: true } });
+  }
+
+  async allocationsOf(instanceId: string) {
+    return this.ds.getRepository(AllocationEntity).findBy({ consumer_id: instanceId });
+  }
+
+  // ---- locking -----------------------------------------------------------------------------
+
+  private lockRequest(em: EntityManager, instanceId: string): Promise<SchedulingRow | null> {
+    return em.getRepository(SchedulingEntity).findOne({
+      where: { instance_id: instanceId },
+      ...(this.postgres ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+  }
+
+  private lockProvider(em: EntityManager, host: string): Promise<ResourceProviderRow | null> {
+    return em.getRepository(ResourceProviderEntity).findOne({
+      where: { host },
+      ...(this.postgres ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+  }
+}
+
+export function parseJson<T>(text: string | null | undefined, fallback: T): T {
+  return json(text, fallback);
+}

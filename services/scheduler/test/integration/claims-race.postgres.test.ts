@@ -1,0 +1,91 @@
+/**
+ * Claims racing on PostgreSQL: 200 schedule requests at once against 4 hosts whose
+ * inventories fit exactly 150 of the flavor. Exactly 150 are placed, 50 get "No valid host",
+ * and no host holds more than its inventory allows.
+ * Needs PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+ */
+import { randomBytes } from 'node:crypto';
+import { MemoryCache } from '@strato/cache';
+import { heartbeatKey } from '@strato/contracts';
+import { openDatabase, type DataSource } from '@strato/db';
+import { createLogger } from '@strato/log';
+import { DEFAULT_FILTERS, filtersByName } from '../../src/filters';
+import { HostStateReader } from '../../src/domain/host-state.reader';
+import { HostsService } from '../../src/domain/hosts.service';
+import { PlacementService, type SchedulerOutbox } from '../../src/domain/placement.service';
+import { PlacementRepository, schedulerEntities, schedulerMigrations } from '../../src/store';
+import { hostReportFor, scheduleRequest } from '../../src/testing/fixtures';
+import { weighersFor } from '../../src/weighers';
+
+const URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const log = createLogger('claims-race', { level: 'silent' });
+const schema = `sched_test_${randomBytes(4).toString('hex')}`;
+
+describe('claims racing on PostgreSQL', () => {
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    ds = await openDatabase({
+      url: URL,
+      dataDir: '/tmp',
+      schema,
+      entities: schedulerEntities,
+      migrations: schedulerMigrations,
+    });
+  });
+  afterAll(async () => {
+    await ds.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await ds.destroy();
+  });
+
+  it('places exactly as many as the inventories fit, never more on any host', async () => {
+    const repo = new PlacementRepository(ds);
+    const cache = new MemoryCache();
+    const reader = new HostStateReader({ providers: repo, cache });
+    const hosts = new HostsService({ store: repo, hosts: reader, log });
+    // 512 MB per instance: 40 + 40 + 35 + 35 = 150 instances fit.
+    const capacities = { node1: 40, node2: 40, node3: 35, node4: 35 };
+    for (const [host, n] of Object.entries(capacities)) {
+      await hosts.report(hostReportFor(host, { ramMb: n * 512, vcpus: 1000, diskGb: 1000 }));
+      await cache.set(
+        heartbeatKey(host),
+        JSON.stringify({ host, at: new Date().toISOString(), cpu_load: 0, running_vms: 0 }),
+        600,
+      );
+    }
+    const builds: string[] = [];
+    const errors: string[] = [];
+    const outbox: SchedulerOutbox = {
+      build: async (host) => void builds.push(host),
+      deleteOn: async () => undefined,
+      stateChanged: async (e) => void (e.vm_state === 'error' && errors.push(e.fault!.message)),
+      reschedule: async () => undefined,
+    };
+    const placement = new PlacementService({
+      store: repo,
+      hosts: reader,
+      filters: filtersByName(DEFAULT_FILTERS),
+      weighers: weighersFor('spread'),
+      outbox,
+      log,
+      maxAttempts: 3,
+      hostSubsetSize: 2,
+    });
+
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, () => placement.schedule(scheduleRequest())),
+    );
+
+    const placed = outcomes.filter((o) => o.outcome === 'placed');
+    expect(placed).toHaveLength(150);
+    expect(outcomes.filter((o) => o.outcome === 'no-valid-host')).toHaveLength(50);
+    expect(errors).toHaveLength(50);
+    expect(errors.every((m) => m.startsWith('No valid host was found.'))).toBe(true);
+    expect(builds).toHaveLength(150);
+    for (const p of await repo.snapshot()) {
+      const ram = p.inventory.MEMORY_MB!;
+      expect(ram.used).toBeLessThanOrEqual(ram.total);
+      expect(p.instanceCount).toBe(capacities[p.row.host as keyof typeof capacities]);
+    }
+  }, 60_000);
+});
