@@ -109,7 +109,12 @@ async function allInOne(): Promise<void> {
   const proc = await startProcess(
     'all-in-one',
     'deploy/all-in-one.ts',
-    { DATA_DIR: dataDir, IDENTITY_PORT: String(port), IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/` },
+    {
+      DATA_DIR: dataDir,
+      IDENTITY_PORT: String(port),
+      IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
+      COMPUTE_PORT: '0',
+    },
     `http://127.0.0.1:${port}/readyz`,
   );
   try {
@@ -131,6 +136,7 @@ async function multiProcess(): Promise<void> {
     TOKEN_SIGNING_KEYS: randomSigningKeys(),
     IDENTITY_PORT: String(port),
     IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
+    COMPUTE_PORT: '0',
     ADMIN_PASSWORD: 'bench-password',
   };
   await runScript('services/api/src/bootstrap.ts', env);

@@ -37,6 +37,7 @@ describe('npm start (all-in-one)', () => {
         DATA_DIR: dataDir,
         IDENTITY_PORT: String(port),
         IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
+        COMPUTE_PORT: '0',
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,6 +92,7 @@ describe('separate processes on PostgreSQL, RabbitMQ and Redis', () => {
       TOKEN_SIGNING_KEYS: randomSigningKeys(),
       IDENTITY_PORT: String(port),
       IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
+      COMPUTE_PORT: '0',
       ADMIN_PASSWORD: 'multi-process-secret',
     };
     await runScript('services/api/src/bootstrap.ts', env);

@@ -4,7 +4,7 @@
  */
 import express from 'express';
 import { TokenService, parseSigningKeys } from '@strato/auth';
-import { keystoneFault } from '@strato/errors';
+import { keystoneFault, novaFault } from '@strato/errors';
 import {
   createMetrics,
   errorHandler,
@@ -23,11 +23,15 @@ import { identityEntities, identityMigrations } from './identity/store';
 import { IdentityService } from './identity/identity.service';
 import { identityRouter } from './identity/http/identity.router';
 import { catalogFromConfig } from './identity/catalog';
+import { createCompute, type Compute } from './compute';
 
 export interface ApiService extends Service {
   readonly identity: IdentityService;
+  readonly compute: Compute;
   /** The identity port actually bound (differs from config when it asked for port 0). */
   identityPort(): number;
+  /** The compute port actually bound. */
+  computePort(): number;
 }
 
 export async function createApiService(
@@ -56,29 +60,62 @@ export async function createApiService(
     secretKeys: signingKeys,
   });
 
+  const compute = await createCompute({
+    db: { url: config.DATABASE_URL, dataDir: config.DATA_DIR },
+    bus: infra.bus,
+    cache: infra.cache,
+    tokens,
+    log: log.child({ component: 'compute' }),
+    config: {
+      publicUrl: config.COMPUTE_PUBLIC_URL,
+      imageUrl: config.IMAGE_INTERNAL_URL ?? config.IMAGE_PUBLIC_URL,
+    },
+  });
+
   const metrics = createMetrics('api');
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext());
-  app.use(httpMetrics(metrics));
+  const measure = httpMetrics(metrics);
+  app.use(measure);
   app.use(probes(metrics, infra.checks));
   app.use(jsonBody(config.MAX_BODY_BYTES));
   app.use(identityRouter({ identity, tokens, publicUrl: config.IDENTITY_PUBLIC_URL }));
   app.use(notFoundHandler());
   app.use(errorHandler(keystoneFault, log));
 
+  const computeApp = express();
+  computeApp.disable('x-powered-by');
+  computeApp.set('etag', false);
+  computeApp.use(requestContext(['x-compute-request-id']));
+  computeApp.use(measure);
+  computeApp.use(probes(metrics, infra.checks));
+  computeApp.use(jsonBody(config.MAX_BODY_BYTES));
+  computeApp.use(compute.router);
+  computeApp.use(notFoundHandler());
+  computeApp.use(errorHandler(novaFault, log));
+
   let server: RunningServer | null = null;
+  let computeServer: RunningServer | null = null;
   return {
     name: 'api',
     identity,
+    compute,
     identityPort: () => server?.port ?? config.IDENTITY_PORT,
+    computePort: () => computeServer?.port ?? config.COMPUTE_PORT,
     async start() {
+      await compute.start();
       server = await listen(app, config.IDENTITY_PORT, config.BIND_HOST);
-      log.info({ port: server.port }, 'identity API listening');
+      computeServer = await listen(computeApp, config.COMPUTE_PORT, config.BIND_HOST);
+      log.info(
+        { identityPort: server.port, computePort: computeServer.port },
+        'identity and compute APIs listening',
+      );
     },
     async stop() {
-      await server?.close();
+      await Promise.all([server?.close(), computeServer?.close()]);
+      await compute.stop();
       await infra.close();
     },
   };

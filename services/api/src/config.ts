@@ -7,6 +7,7 @@ export const apiConfigSchema = z.object({
   ...infraSchema,
   BIND_HOST: z.string().default('127.0.0.1'),
   IDENTITY_PORT: env.port(5000),
+  COMPUTE_PORT: env.port(8774),
   /** Comma-separated kid:secret pairs (32+ character secrets); the first signs tokens. */
   TOKEN_SIGNING_KEYS: z.string().min(1),
   TOKEN_TTL_SECONDS: env.int(3600, 60),

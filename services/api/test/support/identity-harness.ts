@@ -30,6 +30,7 @@ export async function startIdentity(env: Record<string, string> = {}): Promise<H
     DATA_DIR: dataDir,
     TOKEN_SIGNING_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
     IDENTITY_PORT: '0',
+    COMPUTE_PORT: '0',
     LOG_LEVEL: 'silent',
     ADMIN_PASSWORD,
     ...env,

@@ -1,0 +1,182 @@
+/**
+ * Bus handlers: instance.state_changed (from the scheduler and agents) updates instances,
+ * idempotently and ignoring stale events; host.instances (an agent's inventory at start)
+ * reconciles the api's view of that host. Handlers only validate (MessageRouter) and delegate.
+ */
+import type { Bus, Subscription } from '@strato/bus';
+import {
+  apiQueues,
+  hostInstances,
+  instanceStateChanged,
+  MessageRouter,
+  type PayloadOf,
+} from '@strato/contracts';
+import { inTransaction, type DataSource } from '@strato/db';
+import type { Logger } from '@strato/log';
+import { applyStateEvent, type TrackedState } from './domain/instance-state';
+import { enqueue, type OutboxRelay } from './outbox.relay';
+import { InstanceEntity, type InstanceRow } from './store';
+
+function tracked(row: InstanceRow): TrackedState {
+  return {
+    vmState: row.vmState,
+    taskState: row.taskState,
+    powerState: row.powerState,
+    host: row.host,
+    attempt: row.attempt,
+    lastEventAt: row.lastEventAt,
+    launchedAt: row.launchedAt,
+    terminatedAt: row.terminatedAt,
+    fault: row.fault,
+    deleted: row.deleted,
+  };
+}
+
+export class InstanceEventHandlers {
+  constructor(private readonly deps: { db: DataSource; relay: OutboxRelay; log: Logger }) {}
+
+  async stateChanged(event: PayloadOf<typeof instanceStateChanged>): Promise<void> {
+    const queued = await inTransaction(this.deps.db, async (em) => {
+      const row = await em.findOne(InstanceEntity, { where: { id: event.instance_id } });
+      if (!row) {
+        this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
+        return false;
+      }
+      const outcome = applyStateEvent(tracked(row), event);
+      switch (outcome.kind) {
+        case 'stale':
+          return false;
+        case 'cleanup':
+          this.deps.log.info({ instance: row.id, host: outcome.host }, 'deleted instance found on a host');
+          await enqueue(em, {
+            type: 'compute.delete_instance',
+            host: outcome.host,
+            payload: { instance_id: row.id },
+          });
+          return true;
+        case 'apply': {
+          const next = outcome.next;
+          const now = new Date().toISOString();
+          await em.update(
+            InstanceEntity,
+            { seq: row.seq },
+            {
+              vmState: next.vmState,
+              taskState: next.taskState,
+              powerState: next.powerState,
+              host: next.host,
+              attempt: next.attempt,
+              lastEventAt: next.lastEventAt,
+              launchedAt: next.launchedAt,
+              terminatedAt: next.terminatedAt,
+              fault: next.fault,
+              deleted: next.deleted,
+              deletedAt: next.deleted ? (row.deletedAt ?? now) : null,
+              updatedAt: now,
+            },
+          );
+          return false;
+        }
+      }
+    });
+    if (queued) this.deps.relay.kick();
+  }
+
+  /** An agent's guests at its start: missing ones go to error, drift is corrected, strays removed. */
+  async hostInstances(report: PayloadOf<typeof hostInstances>): Promise<void> {
+    const reported = new Map(report.instances.map((i) => [i.instance_id, i.power_state]));
+    const at = new Date(report.reported_at).toISOString();
+    const queued = await inTransaction(this.deps.db, async (em) => {
+      let cleanups = 0;
+      const rows = await em.find(InstanceEntity, { where: { host: report.host, deleted: false } });
+      const now = new Date().toISOString();
+      for (const row of rows) {
+        if (row.lastEventAt !== null && row.lastEventAt > at) continue;
+        const power = reported.get(row.id);
+        reported.delete(row.id);
+        if (power === undefined) {
+          if (row.taskState === 'deleting') {
+            await em.update(
+              InstanceEntity,
+              { seq: row.seq },
+              {
+                vmState: 'deleted',
+                taskState: null,
+                powerState: 0,
+                deleted: true,
+                deletedAt: now,
+                terminatedAt: row.terminatedAt ?? now,
+                updatedAt: now,
+                lastEventAt: at,
+              },
+            );
+          } else if (row.vmState !== 'building' && row.vmState !== 'error') {
+            await em.update(
+              InstanceEntity,
+              { seq: row.seq },
+              {
+                vmState: 'error',
+                taskState: null,
+                powerState: 0,
+                updatedAt: now,
+                lastEventAt: at,
+                fault: {
+                  code: 500,
+                  message: 'The guest is missing on its host.',
+                  details: null,
+                  created: at,
+                },
+              },
+            );
+          }
+          continue;
+        }
+        if (row.taskState !== null) continue;
+        if (power === 1 && row.vmState === 'stopped') {
+          await em.update(
+            InstanceEntity,
+            { seq: row.seq },
+            { vmState: 'active', powerState: 1, updatedAt: now, lastEventAt: at },
+          );
+        } else if (power === 4 && row.vmState === 'active') {
+          await em.update(
+            InstanceEntity,
+            { seq: row.seq },
+            { vmState: 'stopped', powerState: 4, updatedAt: now, lastEventAt: at },
+          );
+        } else if (power !== row.powerState) {
+          await em.update(
+            InstanceEntity,
+            { seq: row.seq },
+            { powerState: power, updatedAt: now, lastEventAt: at },
+          );
+        }
+      }
+      for (const stray of reported.keys()) {
+        const row = await em.findOne(InstanceEntity, { where: { id: stray } });
+        if (row?.deleted) {
+          await enqueue(em, {
+            type: 'compute.delete_instance',
+            host: report.host,
+            payload: { instance_id: stray },
+          });
+          cleanups++;
+        } else if (!row) {
+          this.deps.log.warn({ host: report.host, instance: stray }, 'unknown guest on host');
+        }
+      }
+      return cleanups > 0;
+    });
+    if (queued) this.deps.relay.kick();
+  }
+
+  /** Consumes the api's instance-events queue until the subscription is cancelled. */
+  subscribe(bus: Bus): Promise<Subscription> {
+    const router = new MessageRouter()
+      .on(instanceStateChanged, (envelope) => this.stateChanged(envelope.payload))
+      .on(hostInstances, (envelope) => this.hostInstances(envelope.payload));
+    return bus.consume(apiQueues.instanceEvents.queue, router.handler(), {
+      bindings: apiQueues.instanceEvents.bindings,
+    });
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Per-request plumbing of the compute API: microversion negotiation (answered in both headers,
+ * with Vary), the caller from the verified token, links, and body validation that turns zod
+ * issues into Nova-style 400s.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import { isAdmin, requireProject } from '@strato/auth';
+import { invalid } from '@strato/errors';
+import type { Caller } from '../domain/caller';
+import { ApiVersion, MIN_VERSION, negotiateVersion, VersionNotAcceptable } from '../domain/microversion';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    computeVersion?: ApiVersion;
+  }
+}
+
+/** Negotiates the microversion and answers it; a version out of range is Nova's 406. */
+export function microversion(): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    let version: ApiVersion;
+    try {
+      version = negotiateVersion({
+        openstack: req.header('openstack-api-version'),
+        legacy: req.header('x-openstack-nova-api-version'),
+      });
+    } catch (err) {
+      if (err instanceof VersionNotAcceptable) {
+        res.status(406).json({ computeFault: { code: 406, message: err.message } });
+        return;
+      }
+      next(err);
+      return;
+    }
+    req.computeVersion = version;
+    res.setHeader('OpenStack-API-Version', `compute ${version.toString()}`);
+    res.setHeader('X-OpenStack-Nova-API-Version', version.toString());
+    res.setHeader('Vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+    next();
+  };
+}
+
+export function versionOf(req: Request): ApiVersion {
+  return req.computeVersion ?? MIN_VERSION;
+}
+
+export function callerOf(req: Request): Caller {
+  const claims = requireProject(req);
+  return {
+    userId: claims.userId,
+    projectId: claims.project.id,
+    admin: isAdmin(claims),
+    token: req.header('x-auth-token') ?? '',
+  };
+}
+
+export interface Link {
+  rel: string;
+  href: string;
+  type?: string;
+}
+
+/** Links as Nova writes them: self under the versioned URL, bookmark under the root. */
+export class Urls {
+  readonly versioned: string;
+  readonly root: string;
+
+  constructor(publicUrl: string) {
+    this.versioned = publicUrl.replace(/\/+$/, '');
+    this.root = this.versioned.replace(/\/v2(\.1)?$/, '');
+  }
+
+  links(collection: string, id: string): Link[] {
+    return [
+      { rel: 'self', href: `${this.versioned}/${collection}/${id}` },
+      { rel: 'bookmark', href: `${this.root}/${collection}/${id}` },
+    ];
+  }
+
+  bookmark(collection: string, id: string): Link[] {
+    return [{ rel: 'bookmark', href: `${this.root}/${collection}/${id}` }];
+  }
+
+  next(collection: string, query: Record<string, string>, limit: number, marker: string): Link {
+    const params = new URLSearchParams({ ...query, limit: String(limit), marker });
+    return { rel: 'next', href: `${this.versioned}/${collection}?${params.toString()}` };
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
+  const path = issue.path.map(String);
+  let value: unknown = body;
+  for (const key of path) value = (value as Record<string, unknown> | undefined)?.[key];
+  const field = path.length > 0 ? path[path.length - 1] : 'body';
+  const shown =
+    typeof value === 'string' && value.length > 64 ? `${value.slice(0, 64)}...` : JSON.stringify(value);
+  return `Invalid input for field/attribute ${field}. Value: ${shown}. ${issue.message}`;
+}
+
+/** Validates a request body; the first problem becomes a 400 badRequest. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw invalid(first ? describeIssue(first, body) : 'Invalid request body.');
+  }
+  return parsed.data;
+}
+
+/** Nova's name: 1-255 printable characters, not only spaces, no leading or trailing space. */
+export const nameField = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => s.trim().length > 0 && s.trim() === s, 'has leading or trailing whitespace or is blank')
+  .refine(
+    (s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
+    'contains control characters',
+  );
+
+export const metadataField = z.record(z.string().min(1).max(255), z.string().max(255));
+
+/** A query parameter as one string (the last one when repeated). */
+export function queryParam(req: Request, key: string): string | null {
+  const value = (req.query as Record<string, unknown>)[key];
+  if (Array.isArray(value)) {
+    const last: unknown = value[value.length - 1];
+    return typeof last === 'string' ? last : null;
+  }
+  return typeof value === 'string' ? value : null;
+}

@@ -1,0 +1,263 @@
+/**
+ * Admin views of compute hosts, from the scheduler (scheduler.list_hosts and
+ * scheduler.set_host_enabled): /os-hypervisors, /os-services, and the zones of
+ * /os-availability-zone.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { route } from '@strato/http';
+import { invalid, notFound } from '@strato/errors';
+import type { HostSummary } from '@strato/contracts';
+import type { ApiVersion } from '../domain/microversion';
+import type { HostDirectory } from '../domain/ports';
+import { requireAdmin } from '../flavor.service';
+import { callerOf, parseBody, queryParam, versionOf } from './context';
+
+function usedOf(h: HostSummary) {
+  return {
+    vcpus: h.vcpus,
+    memory_mb: h.memory_mb,
+    local_gb: h.local_gb,
+    vcpus_used: h.vcpus_used,
+    memory_mb_used: h.memory_mb_used,
+    local_gb_used: h.local_gb_used,
+    free_ram_mb: h.memory_mb - h.memory_mb_used,
+    free_disk_gb: h.local_gb - h.local_gb_used,
+    current_workload: h.current_workload,
+    running_vms: h.running_vms,
+    disk_available_least: h.local_gb - h.local_gb_used,
+  };
+}
+
+function parseCpuInfo(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return {};
+  }
+}
+
+export function hypervisorView(h: HostSummary, mv: ApiVersion, detail: boolean): Record<string, unknown> {
+  const base = { id: h.id, hypervisor_hostname: h.host, state: h.state, status: h.status };
+  if (!detail) return base;
+  return {
+    ...base,
+    hypervisor_type: h.hypervisor_type,
+    hypervisor_version: h.hypervisor_version,
+    host_ip: h.host_ip,
+    service: { id: h.id, host: h.host, disabled_reason: h.disabled_reason },
+    ...(mv.atLeast(88) ? { uptime: null } : usedOf(h)),
+    ...(mv.atLeast(88) ? {} : { cpu_info: mv.atLeast(28) ? parseCpuInfo(h.cpu_info) : h.cpu_info }),
+  };
+}
+
+function nova(iso: string | null): string | null {
+  return iso ? `${iso.slice(0, 19)}.000000` : null;
+}
+
+export function serviceView(h: HostSummary, mv: ApiVersion): Record<string, unknown> {
+  return {
+    id: h.id,
+    binary: 'nova-compute',
+    host: h.host,
+    zone: h.availability_zone,
+    status: h.status,
+    state: h.state,
+    updated_at: nova(h.updated_at),
+    disabled_reason: h.disabled_reason,
+    ...(mv.atLeast(11) ? { forced_down: false } : {}),
+  };
+}
+
+export function hostsRouter(deps: { hosts: HostDirectory }): Router {
+  const { hosts } = deps;
+  const router = Router();
+
+  const admin = (req: Parameters<Parameters<typeof route>[0]>[0], rule: string) =>
+    requireAdmin(callerOf(req), rule);
+
+  const findHypervisor = async (id: string): Promise<HostSummary> => {
+    const found = (await hosts.list(null)).find((h) => String(h.id) === id || h.host === id);
+    if (!found) throw notFound(`Hypervisor ${id} could not be found.`);
+    return found;
+  };
+
+  router.get(
+    '/os-hypervisors',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:list');
+      const mv = versionOf(req);
+      const pattern = queryParam(req, 'hypervisor_hostname_pattern');
+      const list = (await hosts.list(null)).filter((h) => !pattern || h.host.includes(pattern));
+      res.json({ hypervisors: list.map((h) => hypervisorView(h, mv, false)) });
+    }),
+  );
+
+  router.get(
+    '/os-hypervisors/detail',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:list-detail');
+      const mv = versionOf(req);
+      const pattern = queryParam(req, 'hypervisor_hostname_pattern');
+      const list = (await hosts.list(null)).filter((h) => !pattern || h.host.includes(pattern));
+      res.json({ hypervisors: list.map((h) => hypervisorView(h, mv, true)) });
+    }),
+  );
+
+  router.get(
+    '/os-hypervisors/statistics',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:statistics');
+      if (versionOf(req).atLeast(88)) throw notFound('The resource could not be found.');
+      const list = await hosts.list(null);
+      const sum = (f: (h: ReturnType<typeof usedOf>) => number) => list.reduce((s, h) => s + f(usedOf(h)), 0);
+      res.json({
+        hypervisor_statistics: {
+          count: list.length,
+          vcpus: sum((h) => h.vcpus),
+          memory_mb: sum((h) => h.memory_mb),
+          local_gb: sum((h) => h.local_gb),
+          vcpus_used: sum((h) => h.vcpus_used),
+          memory_mb_used: sum((h) => h.memory_mb_used),
+          local_gb_used: sum((h) => h.local_gb_used),
+          free_ram_mb: sum((h) => h.free_ram_mb),
+          free_disk_gb: sum((h) => h.free_disk_gb),
+          current_workload: sum((h) => h.current_workload),
+          running_vms: sum((h) => h.running_vms),
+          disk_available_least: sum((h) => h.disk_available_least),
+        },
+      });
+    }),
+  );
+
+  router.get(
+    '/os-hypervisors/:id',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:show');
+      res.json({
+        hypervisor: hypervisorView(await findHypervisor(String(req.params.id)), versionOf(req), true),
+      });
+    }),
+  );
+
+  router.get(
+    '/os-services',
+    route(async (req, res) => {
+      admin(req, 'os-services:list');
+      const mv = versionOf(req);
+      const host = queryParam(req, 'host');
+      const binary = queryParam(req, 'binary');
+      const list = (await hosts.list(null)).filter(
+        (h) => (!host || h.host === host) && (!binary || binary === 'nova-compute'),
+      );
+      res.json({ services: list.map((h) => serviceView(h, mv)) });
+    }),
+  );
+
+  const legacyBody = z.object({
+    host: z.string().min(1).max(255),
+    binary: z.string().min(1).max(255),
+    disabled_reason: z.string().max(255).optional(),
+  });
+
+  for (const action of ['enable', 'disable', 'disable-log-reason'] as const) {
+    router.put(
+      `/os-services/${action}`,
+      route(async (req, res) => {
+        admin(req, 'os-services:update');
+        if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
+        const body = parseBody(legacyBody, req.body);
+        if (body.binary !== 'nova-compute')
+          throw notFound(`Service ${body.binary} on host ${body.host} not found.`);
+        const enabled = action === 'enable';
+        const reason = action === 'disable-log-reason' ? (body.disabled_reason ?? null) : null;
+        const h = await hosts.setEnabled(body.host, enabled, reason);
+        res.json({
+          service: {
+            host: h.host,
+            binary: 'nova-compute',
+            status: h.status,
+            ...(action === 'disable-log-reason' ? { disabled_reason: h.disabled_reason } : {}),
+          },
+        });
+      }),
+    );
+  }
+
+  const updateBody = z.object({
+    status: z.enum(['enabled', 'disabled']).optional(),
+    disabled_reason: z.string().max(255).optional(),
+    forced_down: z.boolean().optional(),
+  });
+
+  router.put(
+    '/os-services/:id',
+    route(async (req, res) => {
+      admin(req, 'os-services:update');
+      const mv = versionOf(req);
+      if (!mv.atLeast(53)) throw notFound('The resource could not be found.');
+      const body = parseBody(updateBody, req.body);
+      if (body.disabled_reason !== undefined && body.status !== 'disabled') {
+        throw invalid("Specifying 'disabled_reason' with status 'enabled' is invalid.");
+      }
+      const id = String(req.params.id);
+      const found = (await hosts.list(null)).find((h) => String(h.id) === id);
+      if (!found) throw notFound(`Service ${id} not found.`);
+      const h =
+        body.status === undefined
+          ? found
+          : await hosts.setEnabled(found.host, body.status === 'enabled', body.disabled_reason ?? null);
+      res.json({ service: serviceView(h, mv) });
+    }),
+  );
+
+  const zones = async () => {
+    const list = await hosts.list(null);
+    const byZone = new Map<string, HostSummary[]>();
+    for (const h of list) byZone.set(h.availability_zone, [...(byZone.get(h.availability_zone) ?? []), h]);
+    return byZone;
+  };
+
+  router.get(
+    '/os-availability-zone',
+    route(async (req, res) => {
+      callerOf(req);
+      const byZone = await zones();
+      res.json({
+        availabilityZoneInfo: [...byZone.entries()].map(([zoneName, members]) => ({
+          zoneName,
+          zoneState: { available: members.some((h) => h.state === 'up' && h.status === 'enabled') },
+          hosts: null,
+        })),
+      });
+    }),
+  );
+
+  router.get(
+    '/os-availability-zone/detail',
+    route(async (req, res) => {
+      admin(req, 'os-availability-zone:detail');
+      const byZone = await zones();
+      res.json({
+        availabilityZoneInfo: [...byZone.entries()].map(([zoneName, members]) => ({
+          zoneName,
+          zoneState: { available: members.some((h) => h.state === 'up' && h.status === 'enabled') },
+          hosts: Object.fromEntries(
+            members.map((h) => [
+              h.host,
+              {
+                'nova-compute': {
+                  available: h.status === 'enabled',
+                  active: h.state === 'up',
+                  updated_at: nova(h.updated_at),
+                },
+              },
+            ]),
+          ),
+        })),
+      });
+    }),
+  );
+
+  return router;
+}

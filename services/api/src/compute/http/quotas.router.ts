@@ -1,0 +1,229 @@
+/** /limits, /os-quota-sets and /os-simple-tenant-usage. */
+import { Router } from 'express';
+import { z } from 'zod';
+import { route } from '@strato/http';
+import { forbidden, invalid } from '@strato/errors';
+import type { Caller } from '../domain/caller';
+import type { ApiVersion } from '../domain/microversion';
+import { isQuotaResource, type QuotaLimits } from '../domain/quota';
+import { truthy } from '../domain/server-query';
+import { requireAdmin } from '../flavor.service';
+import type { QuotaService, ProjectUsage } from '../quota.service';
+import type { UsageService } from '../usage.service';
+import { callerOf, parseBody, queryParam, versionOf } from './context';
+
+/** Resources Nova still shows at a microversion (network ones went in 2.36, files in 2.57). */
+function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit: number) => unknown) {
+  const set: Record<string, unknown> = {
+    cores: value('cores', limits.cores),
+    ...(mv.atLeast(36) ? {} : { fixed_ips: value('fixed_ips', -1), floating_ips: value('floating_ips', -1) }),
+    ...(mv.atLeast(57)
+      ? {}
+      : {
+          injected_file_content_bytes: value(
+            'injected_file_content_bytes',
+            limits.injected_file_content_bytes,
+          ),
+          injected_file_path_bytes: value('injected_file_path_bytes', limits.injected_file_path_bytes),
+          injected_files: value('injected_files', limits.injected_files),
+        }),
+    instances: value('instances', limits.instances),
+    key_pairs: value('key_pairs', limits.key_pairs),
+    metadata_items: value('metadata_items', limits.metadata_items),
+    ram: value('ram', limits.ram),
+    ...(mv.atLeast(36)
+      ? {}
+      : {
+          security_group_rules: value('security_group_rules', -1),
+          security_groups: value('security_groups', -1),
+        }),
+    server_group_members: value('server_group_members', limits.server_group_members),
+    server_groups: value('server_groups', limits.server_groups),
+  };
+  return set;
+}
+
+function ownOrAdmin(caller: Caller, projectId: string): void {
+  if (projectId !== caller.projectId && !caller.admin) {
+    throw forbidden(`Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.`);
+  }
+}
+
+function usedOf(usage: ProjectUsage, resource: string): number {
+  switch (resource) {
+    case 'instances':
+      return usage.instances;
+    case 'cores':
+      return usage.cores;
+    case 'ram':
+      return usage.ram;
+    case 'server_groups':
+      return usage.server_groups;
+    default:
+      return 0;
+  }
+}
+
+/** Nova accepts 2026-01-01T00:00:00, with fractions, or with a space. */
+function parseUsageTime(name: string, value: string | null, fallback: Date): Date {
+  if (value === null) return fallback;
+  const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value.replace(' ', 'T')}Z`);
+  if (Number.isNaN(d.getTime())) throw invalid(`Invalid ${name} time [${value}].`);
+  return d;
+}
+
+export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService }): Router {
+  const { quotas } = deps;
+  const router = Router();
+
+  router.get(
+    '/limits',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      const mv = versionOf(req);
+      const asked = queryParam(req, 'tenant_id');
+      const projectId = asked && caller.admin ? asked : caller.projectId;
+      const [limits, usage] = await Promise.all([quotas.limits(projectId), quotas.usage(projectId)]);
+      const absolute: Record<string, number> = {
+        maxTotalInstances: limits.instances,
+        maxTotalCores: limits.cores,
+        maxTotalRAMSize: limits.ram,
+        maxServerMeta: limits.metadata_items,
+        maxImageMeta: limits.metadata_items,
+        ...(mv.atLeast(57)
+          ? {}
+          : {
+              maxPersonality: limits.injected_files,
+              maxPersonalitySize: limits.injected_file_content_bytes,
+            }),
+        maxTotalKeypairs: limits.key_pairs,
+        maxServerGroups: limits.server_groups,
+        maxServerGroupMembers: limits.server_group_members,
+        ...(mv.atLeast(36)
+          ? {}
+          : { maxTotalFloatingIps: -1, maxSecurityGroups: -1, maxSecurityGroupRules: -1 }),
+        totalRAMUsed: usage.ram,
+        totalCoresUsed: usage.cores,
+        totalInstancesUsed: usage.instances,
+        ...(mv.atLeast(36) ? {} : { totalFloatingIpsUsed: 0, totalSecurityGroupsUsed: 0 }),
+        totalServerGroupsUsed: usage.server_groups,
+      };
+      res.json({ limits: { rate: [], absolute } });
+    }),
+  );
+
+  router.get(
+    '/os-quota-sets/:projectId/defaults',
+    route(async (req, res) => {
+      callerOf(req);
+      const projectId = String(req.params.projectId);
+      res.json({ quota_set: { id: projectId, ...quotaSet(quotas.defaults, versionOf(req), (_r, l) => l) } });
+    }),
+  );
+
+  router.get(
+    '/os-quota-sets/:projectId/detail',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      const projectId = String(req.params.projectId);
+      ownOrAdmin(caller, projectId);
+      const [limits, usage] = await Promise.all([quotas.limits(projectId), quotas.usage(projectId)]);
+      const set = quotaSet(limits, versionOf(req), (r, limit) => ({
+        in_use: usedOf(usage, r),
+        limit,
+        reserved: 0,
+      }));
+      res.json({ quota_set: { id: projectId, ...set } });
+    }),
+  );
+
+  router.get(
+    '/os-quota-sets/:projectId',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      const projectId = String(req.params.projectId);
+      ownOrAdmin(caller, projectId);
+      const limits = await quotas.limits(projectId);
+      res.json({ quota_set: { id: projectId, ...quotaSet(limits, versionOf(req), (_r, l) => l) } });
+    }),
+  );
+
+  const updateSchema = z.object({
+    quota_set: z.record(
+      z.string(),
+      z.union([
+        z.int(),
+        z
+          .string()
+          .regex(/^-?\d+$/)
+          .transform(Number),
+        z.boolean(),
+      ]),
+    ),
+  });
+
+  router.put(
+    '/os-quota-sets/:projectId',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      requireAdmin(caller, 'os-quota-sets:update');
+      const { quota_set } = parseBody(updateSchema, req.body);
+      const changes: Partial<QuotaLimits> = {};
+      for (const [key, value] of Object.entries(quota_set)) {
+        if (key === 'force' || typeof value === 'boolean') continue;
+        if (!isQuotaResource(key)) throw invalid(`Bad key(s) ${key} in quota_set`);
+        if (value < -1) throw invalid(`Quota limit ${value} for ${key} must be -1 or greater.`);
+        changes[key] = value;
+      }
+      const limits = await quotas.update(String(req.params.projectId), changes);
+      res.json({ quota_set: quotaSet(limits, versionOf(req), (_r, l) => l) });
+    }),
+  );
+
+  router.delete(
+    '/os-quota-sets/:projectId',
+    route(async (req, res) => {
+      requireAdmin(callerOf(req), 'os-quota-sets:delete');
+      await quotas.reset(String(req.params.projectId));
+      res.status(202).end();
+    }),
+  );
+
+  const period = (req: Parameters<Parameters<typeof route>[0]>[0]) => {
+    const now = new Date();
+    const end = parseUsageTime('end', queryParam(req, 'end'), now);
+    const start = parseUsageTime('start', queryParam(req, 'start'), new Date(end.getTime() - 24 * 3_600_000));
+    if (start > end) throw invalid('Invalid start time. The start time cannot occur after the end time.');
+    return { start, end };
+  };
+
+  router.get(
+    '/os-simple-tenant-usage',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      requireAdmin(caller, 'os-simple-tenant-usage:list');
+      const { start, end } = period(req);
+      const detailed = truthy(queryParam(req, 'detailed'));
+      const usages = await deps.usage.usage(null, start, end);
+      res.json({
+        tenant_usages: usages.map(({ server_usages, ...totals }) =>
+          detailed ? { ...totals, server_usages } : totals,
+        ),
+      });
+    }),
+  );
+
+  router.get(
+    '/os-simple-tenant-usage/:projectId',
+    route(async (req, res) => {
+      const caller = callerOf(req);
+      const projectId = String(req.params.projectId);
+      if (projectId !== caller.projectId) requireAdmin(caller, 'os-simple-tenant-usage:show');
+      const { start, end } = period(req);
+      const [usage] = await deps.usage.usage(projectId, start, end);
+      res.json({ tenant_usage: usage ?? {} });
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,164 @@
+/**
+ * The Compute API (Nova v2.1) of the api service, as one factory: its router (version
+ * documents at / and /v2.1, everything else under /v2.1 behind token authentication), its
+ * entities and migrations (schema 'compute'), and its background work (the instance-events
+ * consumer and the outbox relay) behind start()/stop().
+ *
+ * Wiring (app.ts): see docs/compute-api.md.
+ */
+import { Router } from 'express';
+import type { TokenService } from '@strato/auth';
+import { authenticate } from '@strato/auth';
+import type { Bus, Subscription } from '@strato/bus';
+import type { Cache } from '@strato/cache';
+import { openDatabase, type DataSource, type EntitySchema, type MigrationInterface } from '@strato/db';
+import type { Logger } from '@strato/log';
+import { HttpImageLookup } from './adapters/image-lookup.http';
+import { CachedHostList, SchedulerHostDirectory } from './adapters/host-directory.scheduler';
+import type { HostDirectory, ImageLookup } from './domain/ports';
+import type { QuotaLimits } from './domain/quota';
+import { InstanceEventHandlers } from './events.handlers';
+import { FlavorService } from './flavor.service';
+import { microversion, Urls } from './http/context';
+import { flavorsRouter } from './http/flavors.router';
+import { hostsRouter } from './http/hosts.router';
+import { keypairsRouter } from './http/keypairs.router';
+import { quotasRouter } from './http/quotas.router';
+import { serverGroupsRouter } from './http/server-groups.router';
+import { serversRouter } from './http/servers.router';
+import { rootVersionRouter, v21VersionRouter } from './http/versions.router';
+import { KeypairService } from './keypair.service';
+import { OutboxRelay } from './outbox.relay';
+import { QuotaService } from './quota.service';
+import { ServerGroupService } from './server-group.service';
+import { ServerService } from './server.service';
+import { computeEntities, computeMigrations } from './store';
+import { UsageService } from './usage.service';
+
+export { computeEntities, computeMigrations } from './store';
+export { FakeImageLookup } from './adapters/image-lookup.fake';
+export { HttpImageLookup } from './adapters/image-lookup.http';
+export type { HostDirectory, ImageLookup } from './domain/ports';
+export { MAX_VERSION, MIN_VERSION } from './domain/microversion';
+
+/** The PostgreSQL schema / SQLite file name of the compute tables. */
+export const COMPUTE_SCHEMA = 'compute';
+
+export interface ComputeConfig {
+  /** The catalog's public compute URL, e.g. http://127.0.0.1:8774/v2.1 (links are built from it). */
+  publicUrl: string;
+  /** Image v2 endpoint root, e.g. http://127.0.0.1:9292 (unused when `images` is given). */
+  imageUrl?: string;
+  /** Zone shown for placed servers that asked for none (Nova's 'nova'). */
+  defaultAvailabilityZone?: string;
+  /** Quota defaults per project (Nova's: 10 instances, 20 cores, 51200 MiB…). */
+  defaultQuotas?: Partial<QuotaLimits>;
+  /** Outbox poll interval (the relay is also kicked after every commit). */
+  outboxPollMs?: number;
+  /** RPC timeout for scheduler and console calls. */
+  rpcTimeoutMs?: number;
+}
+
+export interface ComputeDeps {
+  /** An open DataSource with computeEntities/computeMigrations, or where to open one. */
+  db: DataSource | { url: string | undefined; dataDir: string };
+  bus: Bus;
+  cache: Cache;
+  tokens: TokenService;
+  log: Logger;
+  config: ComputeConfig;
+  /** Ports, for tests and special deployments; defaults are the real adapters. */
+  images?: ImageLookup;
+  hosts?: HostDirectory;
+}
+
+export interface Compute {
+  router: Router;
+  entities: EntitySchema[];
+  migrations: (new () => MigrationInterface)[];
+  db: DataSource;
+  /** Starts the instance-events consumer and the outbox relay. */
+  start(): Promise<void>;
+  /** Stops consuming, lets the relay finish its pass, closes the DataSource if it opened it. */
+  stop(): Promise<void>;
+  /** Publishes whatever is in the outbox now (tests, shutdown). */
+  flushOutbox(): Promise<void>;
+}
+
+function isDataSource(db: ComputeDeps['db']): db is DataSource {
+  return typeof (db as DataSource).getRepository === 'function';
+}
+
+/** Builds the compute API; opens its own DataSource (schema 'compute') when given a location. */
+export async function createCompute(deps: ComputeDeps): Promise<Compute> {
+  const ownsDb = !isDataSource(deps.db);
+  const db = isDataSource(deps.db)
+    ? deps.db
+    : await openDatabase({
+        url: deps.db.url,
+        dataDir: deps.db.dataDir,
+        schema: COMPUTE_SCHEMA,
+        entities: computeEntities,
+        migrations: computeMigrations,
+      });
+  const log = deps.log.child({ component: 'compute' });
+  const urls = new Urls(deps.config.publicUrl);
+  const defaultZone = deps.config.defaultAvailabilityZone ?? 'nova';
+  const images =
+    deps.images ?? new HttpImageLookup({ imageUrl: deps.config.imageUrl ?? 'http://127.0.0.1:9292', log });
+  const hostDirectory = deps.hosts ?? new SchedulerHostDirectory(deps.bus, deps.config.rpcTimeoutMs ?? 5000);
+  const hostList = new CachedHostList(hostDirectory);
+  const relay = new OutboxRelay({ db, bus: deps.bus, log, pollMs: deps.config.outboxPollMs });
+  const quotas = new QuotaService({ db, defaults: deps.config.defaultQuotas });
+  const flavors = new FlavorService({ db });
+  const servers = new ServerService({
+    db,
+    bus: deps.bus,
+    images,
+    flavors,
+    quotas,
+    relay,
+    hosts: hostList,
+    log,
+    consoleTimeoutMs: deps.config.rpcTimeoutMs,
+  });
+  const keypairs = new KeypairService({ db, quotas });
+  const groups = new ServerGroupService({ db, quotas });
+  const usage = new UsageService({ db });
+  const events = new InstanceEventHandlers({ db, relay, log });
+
+  const v21 = Router();
+  v21.use(microversion());
+  v21.use(v21VersionRouter(urls));
+  v21.use(authenticate(deps.tokens, { required: true }));
+  v21.use(flavorsRouter({ flavors, urls }));
+  v21.use(serversRouter({ servers, hosts: hostList, urls, defaultZone }));
+  v21.use(keypairsRouter({ keypairs }));
+  v21.use(quotasRouter({ quotas, usage }));
+  v21.use(serverGroupsRouter({ groups }));
+  v21.use(hostsRouter({ hosts: hostDirectory }));
+
+  const router = Router();
+  router.use(rootVersionRouter(urls));
+  router.use('/v2.1', v21);
+
+  let subscription: Subscription | null = null;
+  return {
+    router,
+    entities: computeEntities,
+    migrations: computeMigrations,
+    db,
+    async start() {
+      subscription = await events.subscribe(deps.bus);
+      relay.start();
+      log.info('compute consumers and outbox relay started');
+    },
+    async stop() {
+      await subscription?.cancel();
+      subscription = null;
+      await relay.stop();
+      if (ownsDb && db.isInitialized) await db.destroy();
+    },
+    flushOutbox: () => relay.drain(),
+  };
+}

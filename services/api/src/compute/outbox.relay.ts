@@ -1,0 +1,189 @@
+/**
+ * The outbox relay: messages written in the same transaction as the change they announce are
+ * published here, persistent and confirmed, and deleted only after the broker's confirm. A
+ * crash between confirm and delete re-publishes with the same message id (receivers are
+ * idempotent on it). Messages of one instance go out in order; different instances in parallel.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus } from '@strato/bus';
+import { ComputeClient, SchedulerClient, type InstanceSpec } from '@strato/contracts';
+import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import { AppError, toAppError } from '@strato/errors';
+import { currentRequestId, newRequestId, type Logger } from '@strato/log';
+import { OutboxEntity, type OutboxRow } from './store';
+
+export type OutboxMessage =
+  | { type: 'scheduler.schedule_instance'; host: null; payload: SchedulePayload }
+  | { type: 'scheduler.release_claim'; host: null; payload: { instance_id: string } }
+  | { type: 'compute.delete_instance'; host: string; payload: { instance_id: string } }
+  | { type: 'compute.start_instance'; host: string; payload: { instance_id: string } }
+  | { type: 'compute.stop_instance'; host: string; payload: { instance_id: string } }
+  | {
+      type: 'compute.reboot_instance';
+      host: string;
+      payload: { instance_id: string; reboot_type: 'SOFT' | 'HARD' };
+    };
+
+export type SchedulePayload = InstanceSpec & {
+  availability_zone: string | null;
+  server_group: {
+    id: string;
+    policy: 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity';
+    hosts: string[];
+  } | null;
+  attempt: number;
+  excluded_hosts: string[];
+};
+
+/** Writes a message into the outbox inside the caller's transaction. */
+export async function enqueue(em: EntityManager, message: OutboxMessage): Promise<void> {
+  const row: Omit<OutboxRow, 'seq'> = {
+    id: randomUUID(),
+    messageType: message.type,
+    host: message.host,
+    payload: message.payload,
+    requestId: currentRequestId() ?? newRequestId(),
+    createdAt: new Date().toISOString(),
+  };
+  await em.insert(OutboxEntity, row as never);
+}
+
+const BATCH = 200;
+
+export class OutboxRelay {
+  private readonly scheduler: SchedulerClient;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+
+  constructor(private readonly deps: { db: DataSource; bus: Bus; log: Logger; pollMs?: number }) {
+    this.scheduler = new SchedulerClient(deps.bus);
+  }
+
+  start(): void {
+    this.stopped = false;
+    const every = this.deps.pollMs ?? 1000;
+    this.timer = setInterval(() => this.kick(), every);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Asks for a pass soon; passes never overlap, a kick during one triggers another. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Runs passes until the outbox is empty or a publish fails (for tests and shutdown). */
+  async drain(): Promise<void> {
+    await this.running;
+    await this.pass();
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        const more = await this.pass();
+        if (more) this.again = true;
+      } catch (err) {
+        this.deps.log.error({ err }, 'outbox relay pass failed');
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** One batch; true when it was full and fully published (there may be more). */
+  private async pass(): Promise<boolean> {
+    const rows = await this.deps.db.getRepository(OutboxEntity).find({ order: { seq: 'ASC' }, take: BATCH });
+    if (rows.length === 0) return false;
+    const byInstance = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const instance = row.payload.instance_id;
+      const key = typeof instance === 'string' ? instance : row.id;
+      byInstance.set(key, [...(byInstance.get(key) ?? []), row]);
+    }
+    const done: number[] = [];
+    let failed = false;
+    await Promise.all(
+      [...byInstance.values()].map(async (group) => {
+        for (const row of group) {
+          try {
+            await this.publish(row);
+            done.push(row.seq);
+          } catch (err) {
+            const e = toAppError(err);
+            if (e.kind === 'Invalid') {
+              this.deps.log.error(
+                { err: e.message, type: row.messageType },
+                'dropping an invalid outbox message',
+              );
+              done.push(row.seq);
+              continue;
+            }
+            failed = true;
+            this.deps.log.warn(
+              { err: e.message, type: row.messageType },
+              'outbox publish failed; will retry',
+            );
+            return;
+          }
+        }
+      }),
+    );
+    if (done.length > 0) {
+      await inTransaction(this.deps.db, async (em) => {
+        await em.createQueryBuilder().delete().from(OutboxEntity).whereInIds(done).execute();
+      });
+    }
+    return !failed && rows.length === BATCH;
+  }
+
+  private async publish(row: OutboxRow): Promise<void> {
+    const options = { id: row.id, requestId: row.requestId };
+    const instanceId = String(row.payload.instance_id);
+    const message = { type: row.messageType, host: row.host, payload: row.payload } as OutboxMessage;
+    switch (message.type) {
+      case 'scheduler.schedule_instance':
+        await this.scheduler.scheduleInstance(message.payload, options);
+        return;
+      case 'scheduler.release_claim':
+        await this.scheduler.releaseClaim(instanceId, options);
+        return;
+      case 'compute.delete_instance':
+        await new ComputeClient(this.deps.bus, message.host).deleteInstance(instanceId, options);
+        return;
+      case 'compute.start_instance':
+        await new ComputeClient(this.deps.bus, message.host).startInstance(instanceId, options);
+        return;
+      case 'compute.stop_instance':
+        await new ComputeClient(this.deps.bus, message.host).stopInstance(instanceId, options);
+        return;
+      case 'compute.reboot_instance':
+        await new ComputeClient(this.deps.bus, message.host).rebootInstance(
+          instanceId,
+          message.payload.reboot_type,
+          options,
+        );
+        return;
+      default: {
+        const unknown: never = message;
+        throw new AppError('Invalid', `unknown outbox message ${(unknown as OutboxRow).messageType}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Quotas: per-project limits (defaults from configuration, overrides in the quotas table) and
+ * usage counted from the instances, key pairs and server groups themselves (Nova's counting
+ * quotas). Checks run inside the caller's transaction, serialised per project, so two racing
+ * boots cannot both take the last slot.
+ */
+import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import {
+  NOVA_DEFAULT_QUOTAS,
+  QUOTA_RESOURCES,
+  type InstanceUsage,
+  type QuotaLimits,
+  type QuotaResource,
+} from './domain/quota';
+import { InstanceEntity, KeypairEntity, QuotaEntity, ServerGroupEntity } from './store';
+
+export interface ProjectUsage extends InstanceUsage {
+  server_groups: number;
+}
+
+export class QuotaService {
+  constructor(private readonly deps: { db: DataSource; defaults?: Partial<QuotaLimits> }) {}
+
+  get defaults(): QuotaLimits {
+    return { ...NOVA_DEFAULT_QUOTAS, ...this.deps.defaults };
+  }
+
+  async limits(projectId: string, em: EntityManager = this.deps.db.manager): Promise<QuotaLimits> {
+    const limits = this.defaults;
+    const rows = await em.find(QuotaEntity, { where: { projectId } });
+    for (const row of rows) {
+      if ((QUOTA_RESOURCES as readonly string[]).includes(row.resource)) {
+        limits[row.resource as QuotaResource] = row.hardLimit;
+      }
+    }
+    return limits;
+  }
+
+  /** Serialises quota checks of one project until the transaction ends (PostgreSQL). */
+  async lockProject(em: EntityManager, projectId: string): Promise<void> {
+    if (em.connection.options.type === 'postgres') {
+      await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`compute-quota:${projectId}`]);
+    }
+  }
+
+  async instanceUsage(projectId: string, em: EntityManager = this.deps.db.manager): Promise<InstanceUsage> {
+    const raw = await em
+      .createQueryBuilder(InstanceEntity, 'i')
+      .select('COUNT(*)', 'instances')
+      .addSelect('COALESCE(SUM(i.vcpus), 0)', 'cores')
+      .addSelect('COALESCE(SUM(i.ramMb), 0)', 'ram')
+      .where('i.projectId = :projectId AND i.deleted = :deleted', { projectId, deleted: false })
+      .getRawOne<{ instances: string | number; cores: string | number; ram: string | number }>();
+    return {
+      instances: Number(raw?.instances ?? 0),
+      cores: Number(raw?.cores ?? 0),
+      ram: Number(raw?.ram ?? 0),
+    };
+  }
+
+  async usage(projectId: string, em: EntityManager = this.deps.db.manager): Promise<ProjectUsage> {
+    const [instances, serverGroups] = await Promise.all([
+      this.instanceUsage(projectId, em),
+      em.count(ServerGroupEntity, { where: { projectId } }),
+    ]);
+    return { ...instances, server_groups: serverGroups };
+  }
+
+  keypairCount(userId: string, em: EntityManager = this.deps.db.manager): Promise<number> {
+    return em.count(KeypairEntity, { where: { userId } });
+  }
+
+  async update(projectId: string, changes: Partial<QuotaLimits>): Promise<QuotaLimits> {
+    await inTransaction(this.deps.db, async (em) => {
+      for (const [resource, hardLimit] of Object.entries(changes)) {
+        await em.delete(QuotaEntity, { projectId, resource });
+        await em.insert(QuotaEntity, { projectId, resource, hardLimit });
+      }
+    });
+    return this.limits(projectId);
+  }
+
+  async reset(projectId: string): Promise<void> {
+    await this.deps.db.getRepository(QuotaEntity).delete({ projectId });
+  }
+}

@@ -1,0 +1,423 @@
+/**
+ * Servers: the boot request (validated, quota-checked, written with its schedule message in
+ * one transaction), reads with Nova's filters and paging, and the actions, each of which
+ * changes the instance's task_state and queues its message to the host in one transaction.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Bus } from '@strato/bus';
+import { ComputeClient } from '@strato/contracts';
+import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import { AppError, conflict, invalid, notFound } from '@strato/errors';
+import type { Logger } from '@strato/log';
+import type { Caller } from './domain/caller';
+import { ACTION_TASK_STATE, assertActionAllowed, type InstanceAction } from './domain/instance-state';
+import { assertWithin, instancesAllowed } from './domain/quota';
+import { matchesInMemory, type ServerQuery } from './domain/server-query';
+import type { ImageLookup } from './domain/ports';
+import type { CachedHostList } from './adapters/host-directory.scheduler';
+import type { FlavorService } from './flavor.service';
+import { enqueue, type OutboxRelay, type SchedulePayload } from './outbox.relay';
+import type { QuotaService } from './quota.service';
+import { InstanceEntity, KeypairEntity, ServerGroupEntity, type InstanceRow } from './store';
+
+export interface NewServer {
+  name: string;
+  flavorRef: string;
+  imageRef: string;
+  metadata: Record<string, string>;
+  keyName: string | null;
+  availabilityZone: string | null;
+  minCount: number;
+  maxCount: number;
+  userData: string | null;
+  description: string | null;
+  tags: string[];
+  groupId: string | null;
+  accessIPv4: string;
+  accessIPv6: string;
+  configDrive: boolean;
+  adminPass: string | null;
+}
+
+export interface CreatedServers {
+  instances: InstanceRow[];
+  adminPass: string;
+  reservationId: string;
+}
+
+export const instanceNotFound = (id: string) => notFound(`Instance ${id} could not be found.`);
+
+/** A DNS label from a display name (Nova's hostname sanitisation, simplified). */
+export function hostnameFrom(name: string): string {
+  const label = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return label || 'server';
+}
+
+function password(length = 12): string {
+  const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  const bytes = randomBytes(length);
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+}
+
+const BATCH = 500;
+
+export class ServerService {
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      bus: Bus;
+      images: ImageLookup;
+      flavors: FlavorService;
+      quotas: QuotaService;
+      relay: OutboxRelay;
+      hosts: CachedHostList;
+      log: Logger;
+      consoleTimeoutMs?: number;
+    },
+  ) {}
+
+  async create(caller: Caller, input: NewServer): Promise<CreatedServers> {
+    const flavor = await this.deps.flavors.get(caller, input.flavorRef).catch((err: unknown) => {
+      if (err instanceof AppError && err.kind === 'NotFound') {
+        throw invalid(`Flavor ${input.flavorRef} could not be found.`);
+      }
+      throw err;
+    });
+    if (flavor.disabled) throw invalid(`Flavor ${flavor.id} is disabled.`);
+    const image = await this.deps.images.get(input.imageRef, {
+      token: caller.token,
+      projectId: caller.projectId,
+    });
+    if (!image) throw invalid(`Image ${input.imageRef} could not be found.`);
+    if (image.status !== 'active') throw invalid(`Image ${input.imageRef} is not active.`);
+    if (image.min_ram_mb > flavor.ramMb) throw invalid("Flavor's memory is too small for requested image.");
+    if (
+      flavor.diskGb > 0 &&
+      (image.min_disk_gb > flavor.diskGb || (image.size ?? 0) > flavor.diskGb * 1024 ** 3)
+    ) {
+      throw invalid("Flavor's disk is too small for requested image.");
+    }
+    let keyData: string | null = null;
+    if (input.keyName !== null) {
+      const key = await this.deps.db
+        .getRepository(KeypairEntity)
+        .findOne({ where: { userId: caller.userId, name: input.keyName } });
+      if (!key) throw invalid('Invalid key_name provided.');
+      keyData = key.publicKey;
+    }
+    const { status: _status, ...imageSpec } = image;
+    const adminPass = input.adminPass ?? password();
+    const reservationId = `r-${randomBytes(4).toString('hex')}`;
+
+    const instances = await inTransaction(this.deps.db, async (em) => {
+      await this.deps.quotas.lockProject(em, caller.projectId);
+      const limits = await this.deps.quotas.limits(caller.projectId, em);
+      assertWithin('metadata_items', limits.metadata_items, 0, Object.keys(input.metadata).length);
+      const usage = await this.deps.quotas.instanceUsage(caller.projectId, em);
+      const count = instancesAllowed(limits, usage, flavor, input.minCount, input.maxCount);
+      const group = input.groupId
+        ? await this.groupFor(em, caller, input.groupId, count, limits.server_group_members)
+        : null;
+      const now = new Date().toISOString();
+      const rows: InstanceRow[] = [];
+      for (let i = 0; i < count; i++) {
+        const name = count > 1 ? `${input.name}-${i + 1}` : input.name;
+        const row: Omit<InstanceRow, 'seq'> = {
+          id: randomUUID(),
+          projectId: caller.projectId,
+          userId: caller.userId,
+          name,
+          description: input.description,
+          hostname: count > 1 ? `${hostnameFrom(input.name)}-${i + 1}` : hostnameFrom(name),
+          flavorId: flavor.id,
+          vcpus: flavor.vcpus,
+          ramMb: flavor.ramMb,
+          diskGb: flavor.diskGb,
+          flavor: {
+            id: flavor.id,
+            name: flavor.name,
+            vcpus: flavor.vcpus,
+            ramMb: flavor.ramMb,
+            diskGb: flavor.diskGb,
+            ephemeralGb: flavor.ephemeralGb,
+            swapMb: flavor.swapMb,
+            extraSpecs: flavor.extraSpecs,
+          },
+          imageId: image.id,
+          keyName: input.keyName,
+          keyData,
+          userData: input.userData,
+          metadata: input.metadata,
+          tags: input.tags,
+          availabilityZone: input.availabilityZone,
+          serverGroupId: group?.id ?? null,
+          host: null,
+          vmState: 'building',
+          taskState: 'scheduling',
+          powerState: 0,
+          fault: null,
+          attempt: 1,
+          lastEventAt: null,
+          launchedAt: null,
+          terminatedAt: null,
+          createdAt: now,
+          updatedAt: now,
+          deletedAt: null,
+          deleted: false,
+          locked: false,
+          reservationId,
+          launchIndex: i,
+          accessIpv4: input.accessIPv4,
+          accessIpv6: input.accessIPv6,
+          configDrive: input.configDrive ? 'True' : '',
+        };
+        const inserted = await em.insert(InstanceEntity, row);
+        rows.push({
+          ...row,
+          seq: Number((inserted.identifiers[0] as { seq?: number } | undefined)?.seq ?? 0),
+        });
+        const payload: SchedulePayload = {
+          instance_id: row.id,
+          project_id: caller.projectId,
+          user_id: caller.userId,
+          display_name: name,
+          flavor: {
+            id: flavor.id,
+            name: flavor.name,
+            vcpus: flavor.vcpus,
+            ram_mb: flavor.ramMb,
+            disk_gb: flavor.diskGb,
+            ephemeral_gb: flavor.ephemeralGb,
+            swap_mb: flavor.swapMb,
+            extra_specs: flavor.extraSpecs,
+          },
+          image: imageSpec,
+          metadata: input.metadata,
+          user_data: input.userData,
+          key_data: keyData,
+          availability_zone: input.availabilityZone,
+          server_group: group,
+          attempt: 1,
+          excluded_hosts: [],
+        };
+        await enqueue(em, { type: 'scheduler.schedule_instance', host: null, payload });
+      }
+      return rows;
+    });
+    this.deps.relay.kick();
+    return { instances, adminPass, reservationId };
+  }
+
+  private async groupFor(
+    em: EntityManager,
+    caller: Caller,
+    groupId: string,
+    adding: number,
+    maxMembers: number,
+  ): Promise<SchedulePayload['server_group']> {
+    const group = await em.findOne(ServerGroupEntity, { where: { id: groupId } });
+    if (!group || (group.projectId !== caller.projectId && !caller.admin)) {
+      throw invalid(`Invalid server group ${groupId}: it could not be found.`);
+    }
+    const members = await em.find(InstanceEntity, { where: { serverGroupId: groupId, deleted: false } });
+    if (maxMembers >= 0 && members.length + adding > maxMembers) {
+      throw new AppError('QuotaExceeded', 'Quota exceeded, too many servers in group');
+    }
+    const hosts = [...new Set(members.map((m) => m.host).filter((h): h is string => h !== null))];
+    return {
+      id: group.id,
+      policy: group.policy as NonNullable<SchedulePayload['server_group']>['policy'],
+      hosts,
+    };
+  }
+
+  /** A live instance the caller may see (admins see every project's). */
+  async get(caller: Caller, id: string, em: EntityManager = this.deps.db.manager): Promise<InstanceRow> {
+    const row = await em.findOne(InstanceEntity, { where: { id, deleted: false } });
+    if (!row || (row.projectId !== caller.projectId && !caller.admin)) throw instanceNotFound(id);
+    return row;
+  }
+
+  async list(caller: Caller, q: ServerQuery): Promise<InstanceRow[]> {
+    if (q.vmStates !== null && q.vmStates.length === 0) return [];
+    const repo = this.deps.db.getRepository(InstanceEntity);
+    let cursor: number | null = null;
+    if (q.marker !== null) {
+      const marker = await repo.findOne({ where: { id: q.marker } });
+      if (!marker || (marker.projectId !== caller.projectId && !caller.admin)) {
+        throw invalid(`marker [${q.marker}] not found`);
+      }
+      cursor = marker.seq;
+    }
+    const out: InstanceRow[] = [];
+    for (;;) {
+      const qb = repo.createQueryBuilder('i');
+      if (q.changesSince === null) qb.andWhere('i.deleted = :deleted', { deleted: false });
+      else qb.andWhere('i.updatedAt >= :since', { since: q.changesSince });
+      if (q.changesBefore !== null) qb.andWhere('i.updatedAt <= :before', { before: q.changesBefore });
+      if (!q.allTenants) qb.andWhere('i.projectId = :project', { project: q.projectId ?? caller.projectId });
+      else if (q.projectId !== null) qb.andWhere('i.projectId = :project', { project: q.projectId });
+      if (q.vmStates !== null) qb.andWhere('i.vmState IN (:...vm)', { vm: q.vmStates });
+      if (q.image !== null) qb.andWhere('i.imageId = :image', { image: q.image });
+      if (q.flavor !== null) qb.andWhere('i.flavorId = :flavor', { flavor: q.flavor });
+      if (cursor !== null) qb.andWhere('i.seq < :cursor', { cursor });
+      const batch = await qb.orderBy('i.seq', 'DESC').take(BATCH).getMany();
+      for (const row of batch) {
+        if (matchesInMemory(q, row)) out.push(row);
+        if (out.length >= q.limit) return out;
+      }
+      if (batch.length < BATCH) return out;
+      cursor = batch[batch.length - 1]!.seq;
+    }
+  }
+
+  async update(
+    caller: Caller,
+    id: string,
+    changes: { name?: string; description?: string | null },
+  ): Promise<InstanceRow> {
+    return inTransaction(this.deps.db, async (em) => {
+      const row = await this.get(caller, id, em);
+      const patch: Partial<InstanceRow> = { updatedAt: new Date().toISOString() };
+      if (changes.name !== undefined) patch.name = changes.name;
+      if (changes.description !== undefined) patch.description = changes.description;
+      await em.update(InstanceEntity, { seq: row.seq }, patch);
+      return { ...row, ...patch };
+    });
+  }
+
+  /** Deletes a server: at once when it never reached a host (or its host is down), else via the host. */
+  async delete(caller: Caller, id: string): Promise<void> {
+    const peek = await this.get(caller, id);
+    const hostDown = peek.host !== null && (await this.isHostDown(peek.host));
+    await inTransaction(this.deps.db, async (em) => {
+      const row = await this.get(caller, id, em);
+      if (row.taskState === 'deleting' && !hostDown) return;
+      const now = new Date().toISOString();
+      if (row.host === null || hostDown) {
+        await em.update(
+          InstanceEntity,
+          { seq: row.seq },
+          {
+            vmState: 'deleted',
+            taskState: null,
+            powerState: 0,
+            deleted: true,
+            deletedAt: now,
+            updatedAt: now,
+            terminatedAt: row.launchedAt ? now : row.terminatedAt,
+          },
+        );
+        await enqueue(em, { type: 'scheduler.release_claim', host: null, payload: { instance_id: row.id } });
+        return;
+      }
+      await em.update(InstanceEntity, { seq: row.seq }, { taskState: 'deleting', updatedAt: now });
+      await enqueue(em, {
+        type: 'compute.delete_instance',
+        host: row.host,
+        payload: { instance_id: row.id },
+      });
+    });
+    this.deps.relay.kick();
+  }
+
+  private async isHostDown(host: string): Promise<boolean> {
+    try {
+      const found = (await this.deps.hosts.hosts()).find((h) => h.host === host);
+      return found !== undefined && found.state === 'down';
+    } catch {
+      return false;
+    }
+  }
+
+  async act(caller: Caller, id: string, action: 'stop' | 'start' | 'reboot' | 'reboot_hard'): Promise<void> {
+    await inTransaction(this.deps.db, async (em) => {
+      const row = await this.get(caller, id, em);
+      assertActionAllowed(action, row);
+      if (row.host === null) throw conflict(`Instance ${id} is not ready.`);
+      const taskState = ACTION_TASK_STATE[action];
+      await em.update(InstanceEntity, { seq: row.seq }, { taskState, updatedAt: new Date().toISOString() });
+      const host = row.host;
+      const instance_id = row.id;
+      switch (action) {
+        case 'stop':
+          await enqueue(em, { type: 'compute.stop_instance', host, payload: { instance_id } });
+          break;
+        case 'start':
+          await enqueue(em, { type: 'compute.start_instance', host, payload: { instance_id } });
+          break;
+        case 'reboot':
+        case 'reboot_hard':
+          await enqueue(em, {
+            type: 'compute.reboot_instance',
+            host,
+            payload: { instance_id, reboot_type: action === 'reboot' ? 'SOFT' : 'HARD' },
+          });
+          break;
+      }
+    });
+    this.deps.relay.kick();
+  }
+
+  async consoleOutput(caller: Caller, id: string, length: number | null): Promise<string> {
+    const row = await this.get(caller, id);
+    if (row.host === null || row.vmState === 'building') throw conflict(`Instance ${id} is not ready.`);
+    const client = new ComputeClient(this.deps.bus, row.host);
+    const { output } = await client.getConsoleOutput(row.id, length, {
+      timeoutMs: this.deps.consoleTimeoutMs ?? 10_000,
+    });
+    return output;
+  }
+
+  /** Replaces (replace=true) or merges metadata; checks state and the metadata_items quota. */
+  async setMetadata(
+    caller: Caller,
+    id: string,
+    metadata: Record<string, string>,
+    replace: boolean,
+  ): Promise<Record<string, string>> {
+    return this.changeMetadata(caller, id, 'update_metadata', (current) =>
+      replace ? { ...metadata } : { ...current, ...metadata },
+    );
+  }
+
+  async deleteMetadataKey(caller: Caller, id: string, key: string): Promise<void> {
+    await this.changeMetadata(caller, id, 'update_metadata', (current) => {
+      if (!(key in current)) throw notFound('Metadata item was not found');
+      const { [key]: _gone, ...rest } = current;
+      return rest;
+    });
+  }
+
+  private async changeMetadata(
+    caller: Caller,
+    id: string,
+    action: InstanceAction,
+    change: (current: Record<string, string>) => Record<string, string>,
+  ): Promise<Record<string, string>> {
+    return inTransaction(this.deps.db, async (em) => {
+      const row = await this.get(caller, id, em);
+      assertActionAllowed(action, row);
+      const next = change(row.metadata);
+      const limits = await this.deps.quotas.limits(row.projectId, em);
+      const items = Object.keys(next).length;
+      if (limits.metadata_items >= 0 && items > limits.metadata_items) {
+        throw new AppError(
+          'QuotaExceeded',
+          `Maximum number of metadata items exceeds ${limits.metadata_items}`,
+        );
+      }
+      await em.update(
+        InstanceEntity,
+        { seq: row.seq },
+        { metadata: next, updatedAt: new Date().toISOString() },
+      );
+      return next;
+    });
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The compute API on PostgreSQL: the migration (schema 'compute', seeded flavors), a boot to
+ * ACTIVE and back, and the quota under concurrency — racing boots never pass the limit.
+ */
+import {
+  IMAGE_ID,
+  eventually,
+  startComputeHarness,
+  type ComputeHarness,
+} from '../../src/compute/testing/harness';
+import { scratchDatabase } from '../support/external';
+
+jest.setTimeout(60_000);
+
+let h: ComputeHarness;
+let db: Awaited<ReturnType<typeof scratchDatabase>>;
+
+beforeAll(async () => {
+  db = await scratchDatabase();
+  h = await startComputeHarness({ databaseUrl: db.url });
+});
+
+afterAll(async () => {
+  await h?.close();
+  await db?.drop();
+});
+
+async function api(token: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${h.url}${path}`, {
+    method,
+    headers: { 'X-Auth-Token': token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies are read freely in tests
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : null };
+}
+
+describe('compute API on PostgreSQL', () => {
+  it('keeps its tables in the compute schema with the seeded flavors', async () => {
+    const rows = await h.compute.db.query<{ table_name: string }[]>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'compute' ORDER BY table_name",
+    );
+    expect(rows.map((r) => r.table_name)).toEqual(
+      expect.arrayContaining(['flavors', 'instances', 'keypairs', 'outbox', 'quotas', 'server_groups']),
+    );
+    const flavors = await api(h.tokens.alice, 'GET', '/flavors/detail');
+    expect(flavors.body!.flavors).toHaveLength(5);
+    expect(flavors.body!.flavors[0]).toMatchObject({
+      id: '1',
+      'os-flavor-access:is_public': true,
+      rxtx_factor: 1,
+    });
+  });
+
+  it('boots, stops and deletes a server', async () => {
+    const res = await api(h.tokens.alice, 'POST', '/servers', {
+      server: { name: 'pg-vm', imageRef: IMAGE_ID, flavorRef: '1', metadata: { a: 'b' } },
+    });
+    expect(res.status).toBe(202);
+    const id = res.body!.server.id as string;
+    const show = () => api(h.tokens.alice, 'GET', `/servers/${id}`);
+    await eventually(show, (r) => r.body?.server?.status === 'ACTIVE', 'ACTIVE');
+    expect((await api(h.tokens.alice, 'POST', `/servers/${id}/action`, { 'os-stop': null })).status).toBe(
+      202,
+    );
+    await eventually(show, (r) => r.body?.server?.status === 'SHUTOFF', 'SHUTOFF');
+    expect((await api(h.tokens.alice, 'DELETE', `/servers/${id}`)).status).toBe(204);
+    await eventually(show, (r) => r.status === 404, 'deleted');
+  });
+
+  it('never lets racing boots pass the instances quota', async () => {
+    await api(h.tokens.admin, 'PUT', `/os-quota-sets/${h.projects.bob}`, { quota_set: { instances: 3 } });
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        api(h.tokens.bob, 'POST', '/servers', {
+          server: { name: `race-${i}`, imageRef: IMAGE_ID, flavorRef: '1' },
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 202)).toHaveLength(3);
+    expect(results.filter((r) => r.status === 403)).toHaveLength(9);
+    const limits = await api(h.tokens.bob, 'GET', '/limits');
+    expect(limits.body!.limits.absolute.totalInstancesUsed).toBe(3);
+  });
+});
