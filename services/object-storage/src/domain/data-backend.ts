@@ -1,0 +1,31 @@
+/**
+ * Where object bytes live. The contract every backend keeps:
+ * - write() streams its source into a new data item named by a fresh random id. When it
+ *   resolves, the bytes are complete, durable (when the backend syncs) and readable under
+ *   that id. When it rejects (the source threw, the disk failed), nothing of it is left.
+ *   A data item is invisible to users until the metadata naming it is committed.
+ * - Ids are opaque; user-given names never reach the backend.
+ * - remove() succeeds when the item is already gone.
+ * - init() removes what interrupted writes left behind.
+ */
+import type { Readable } from 'node:stream';
+
+export interface DataReader {
+  readonly size: number;
+  /** Streams bytes start..end (inclusive); the reader closes itself when the stream ends. */
+  stream(start: number, end: number): Readable;
+  /** Reads the whole item into memory (only for small items) and closes the reader. */
+  readAll(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export interface DataBackend {
+  readonly name: string;
+  init(): Promise<{ removedTemporary: number }>;
+  write(source: AsyncIterable<Uint8Array>): Promise<{ dataId: string; size: number }>;
+  /** Opens an item for reading; rejects with NotFound when it does not exist. */
+  open(dataId: string): Promise<DataReader>;
+  remove(dataIds: readonly string[]): Promise<void>;
+  /** Every stored item id with its modification time (for sweeping orphans). */
+  list(): AsyncIterable<{ dataId: string; modifiedMs: number }>;
+}
