@@ -11,9 +11,36 @@ import { exitOnConfigError } from '@strato/config';
 import { stopOnSignals } from '@strato/http';
 import { createLogger } from '@strato/log';
 import { createSharedInfra, type Service } from '@strato/runtime';
+import { LibvirtConnection } from '@strato/libvirt';
 import { createApiService } from '../services/api/src/app';
 import { loadApiConfig } from '../services/api/src/config';
 import { bootstrapIdentity } from '../services/api/src/identity';
+import { createComputeAgentService } from '../services/compute-agent/src/app';
+import { loadComputeAgentConfig } from '../services/compute-agent/src/config';
+import { createImageService } from '../services/image/src/app';
+import { loadImageConfig } from '../services/image/src/config';
+import { createObjectStorageService } from '../services/object-storage/src/app';
+import { loadObjectStorageConfig } from '../services/object-storage/src/config';
+import { createSchedulerService } from '../services/scheduler/src/app';
+import { loadSchedulerConfig } from '../services/scheduler/src/config';
+
+/**
+ * The best hypervisor available here. qemu:///system guests need the image cache and disks
+ * of the real-VM work, so for now: libvirt's test hypervisor when the libvirt library loads,
+ * else the built-in simulated one. An explicit HYPERVISOR_DRIVER / LIBVIRT_URI wins.
+ */
+async function chooseHypervisor(env: Record<string, string | undefined>): Promise<string> {
+  if (env.HYPERVISOR_DRIVER || env.LIBVIRT_URI) return env.LIBVIRT_URI ?? env.HYPERVISOR_DRIVER!;
+  try {
+    const conn = await LibvirtConnection.open('test:///default');
+    await conn.close();
+    env.LIBVIRT_URI = 'test:///default';
+    return "libvirt test:///default (libvirt's test hypervisor: real libvirt, no guests run)";
+  } catch {
+    env.HYPERVISOR_DRIVER = 'fake';
+    return 'the built-in simulated hypervisor (libvirt is not installed)';
+  }
+}
 
 function secretFile(path: string, make: () => string): string {
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
@@ -35,24 +62,40 @@ async function main(): Promise<void> {
     randomBytes(12).toString('base64url'),
   );
 
-  const config = (() => {
+  env.HOST_NAME ??= 'allinone';
+  const hypervisor = await chooseHypervisor(env);
+  const configs = (() => {
     try {
-      return loadApiConfig(env);
+      return {
+        api: loadApiConfig(env),
+        scheduler: loadSchedulerConfig(env),
+        agent: loadComputeAgentConfig(env),
+        image: loadImageConfig(env),
+        objects: loadObjectStorageConfig(env),
+      };
     } catch (err) {
       return exitOnConfigError(err);
     }
   })();
+  const config = configs.api;
   const log = createLogger('all-in-one', { level: config.LOG_LEVEL });
   const shared = createSharedInfra();
+  const child = (component: string) => log.child({ component });
 
-  const api = await createApiService(config, { log: log.child({ component: 'api' }), shared });
+  const api = await createApiService(config, { log: child('api'), shared });
   const boot = await bootstrapIdentity(api.identity, {
     adminUser: config.ADMIN_USER,
     adminProject: config.ADMIN_PROJECT,
     adminPassword: config.ADMIN_PASSWORD!,
     region: config.REGION,
   });
-  const services: Service[] = [api];
+  const services: Service[] = [
+    await createObjectStorageService(configs.objects, { log: child('object-storage'), shared }),
+    await createImageService(configs.image, { log: child('image'), shared }),
+    api,
+    await createSchedulerService(configs.scheduler, { log: child('scheduler'), shared }),
+    await createComputeAgentService(configs.agent, { log: child('compute-agent'), shared }),
+  ];
   for (const s of services) await s.start();
 
   const authUrl = config.IDENTITY_PUBLIC_URL;
@@ -68,9 +111,10 @@ async function main(): Promise<void> {
     `export OS_INTERFACE=public`,
   ].join('\n');
   writeFileSync(join(dataDir, 'admin-openrc'), `${openrc}\n`, { mode: 0o600 });
-  log.info({ bootstrap: boot, services: services.map((s) => s.name) }, 'strato is running');
+  log.info({ bootstrap: boot, services: services.map((s) => s.name), hypervisor }, 'strato is running');
   process.stdout.write(
-    `\nStrato is running. For the openstack CLI (also saved in ${join(dataDir, 'admin-openrc')}):\n\n${openrc}\n\n`,
+    `\nStrato is running (hypervisor: ${hypervisor}).\n` +
+      `For the openstack CLI (also saved in ${join(dataDir, 'admin-openrc')}):\n\n${openrc}\n\n`,
   );
 
   stopOnSignals(

@@ -8,6 +8,7 @@ export * from './contract';
 export * from './scheduler.messages';
 export * from './compute.messages';
 export * from './events.messages';
+export * from './identity.messages';
 export * from './topology';
 export * from './clients';
 export * from './heartbeat';

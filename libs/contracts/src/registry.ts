@@ -2,6 +2,7 @@
 import type { MessageContract } from './contract';
 import * as compute from './compute.messages';
 import * as events from './events.messages';
+import * as identity from './identity.messages';
 import * as scheduler from './scheduler.messages';
 
 export const ALL_CONTRACTS: readonly MessageContract[] = [
@@ -19,4 +20,5 @@ export const ALL_CONTRACTS: readonly MessageContract[] = [
   events.instanceBuildFailed,
   events.hostReport,
   events.hostInstances,
+  identity.ec2Lookup,
 ];

@@ -24,6 +24,7 @@ import { IdentityService } from './identity/identity.service';
 import { identityRouter } from './identity/http/identity.router';
 import { catalogFromConfig } from './identity/catalog';
 import { createCompute, type Compute } from './compute';
+import { serveIdentityRpc } from './identity/rpc/identity.handlers';
 
 export interface ApiService extends Service {
   readonly identity: IdentityService;
@@ -96,6 +97,7 @@ export async function createApiService(
   computeApp.use(notFoundHandler());
   computeApp.use(errorHandler(novaFault, log));
 
+  let rpc: { cancel(): Promise<void> } | null = null;
   let server: RunningServer | null = null;
   let computeServer: RunningServer | null = null;
   return {
@@ -105,6 +107,7 @@ export async function createApiService(
     identityPort: () => server?.port ?? config.IDENTITY_PORT,
     computePort: () => computeServer?.port ?? config.COMPUTE_PORT,
     async start() {
+      rpc = await serveIdentityRpc(infra.bus, identity);
       await compute.start();
       server = await listen(app, config.IDENTITY_PORT, config.BIND_HOST);
       computeServer = await listen(computeApp, config.COMPUTE_PORT, config.BIND_HOST);
@@ -115,6 +118,7 @@ export async function createApiService(
     },
     async stop() {
       await Promise.all([server?.close(), computeServer?.close()]);
+      await rpc?.cancel();
       await compute.stop();
       await infra.close();
     },
