@@ -4,7 +4,7 @@
  * revocation (one token by its audit id, or every token of a user issued before a moment) is
  * checked through the cache, and a cache that cannot answer fails closed.
  */
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Cache } from '@strato/cache';
@@ -89,12 +89,13 @@ export type NewToken = Omit<TokenClaims, 'issuedAt' | 'expiresAt' | 'auditIds'> 
 };
 
 export class TokenService {
-  private readonly byKid: Map<string, SigningKey>;
+  /** Secrets as KeyObjects, made once: jsonwebtoken would otherwise rebuild one per call. */
+  private readonly byKid: Map<string, KeyObject>;
   private readonly now: () => number;
 
   constructor(private readonly deps: TokenServiceDeps) {
     if (deps.keys.length === 0) throw new Error('TokenService needs a signing key');
-    this.byKid = new Map(deps.keys.map((k) => [k.kid, k]));
+    this.byKid = new Map(deps.keys.map((k) => [k.kid, createSecretKey(Buffer.from(k.secret, 'utf8'))]));
     this.now = deps.now ?? Date.now;
   }
 
@@ -104,7 +105,7 @@ export class TokenService {
       ? input.parent.expiresAt.getTime()
       : Math.floor(issuedMs / 1000 + this.deps.ttlSeconds) * 1000;
     const auditIds = [newAuditId(), ...(input.parent ? input.parent.auditIds.slice(0, 1) : [])];
-    const key = this.deps.keys[0]!;
+    const kid = this.deps.keys[0]!.kid;
     const p = input.project;
     const payload: z.infer<typeof payloadSchema> = {
       sub: input.userId,
@@ -117,7 +118,11 @@ export class TokenService {
       iatms: issuedMs,
       exp: Math.floor(expiresMs / 1000),
     };
-    const token = jwt.sign(payload, key.secret, { algorithm: 'HS256', keyid: key.kid, noTimestamp: true });
+    const token = jwt.sign(payload, this.byKid.get(kid)!, {
+      algorithm: 'HS256',
+      keyid: kid,
+      noTimestamp: true,
+    });
     return { token, claims: this.toClaims(payload) };
   }
 
@@ -137,7 +142,7 @@ export class TokenService {
     if (!header || header.alg !== 'HS256' || !key) throw toUnauthorized(failed());
     let raw: unknown;
     try {
-      raw = jwt.verify(token, key.secret, {
+      raw = jwt.verify(token, key, {
         algorithms: ['HS256'],
         clockTimestamp: Math.floor(this.now() / 1000),
       });
