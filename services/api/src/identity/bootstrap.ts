@@ -22,16 +22,19 @@ export interface BootstrapReport {
 }
 
 export const BOOTSTRAP_ROLES = ['admin', 'member', 'reader'] as const;
+const MAX_ATTEMPTS = 30;
 
 export async function bootstrapIdentity(
   identity: IdentityService,
   options: BootstrapOptions,
 ): Promise<BootstrapReport> {
+  // A Conflict means a concurrent bootstrap created that row first: run again and find it.
+  // Each conflict is progress by the other run, so the bound is the number of rows it makes.
   for (let attempt = 1; ; attempt++) {
     try {
       return await bootstrapOnce(identity, options);
     } catch (err) {
-      if ((err as { kind?: string }).kind !== 'Conflict' || attempt >= 3) throw err;
+      if ((err as { kind?: string }).kind !== 'Conflict' || attempt >= MAX_ATTEMPTS) throw err;
     }
   }
 }
