@@ -12,10 +12,12 @@ step() { printf '\n=== %s\n' "$*"; }
 step lint;        npx eslint . --max-warnings 0
 step format;      npx prettier --check . --log-level warn
 step typecheck;   npx tsc -p tsconfig.json --noEmit
+# --forceExit: a suite that leaves a socket or timer behind must not hang the whole run
+# (jest still prints which open handles it saw).
 out=$(mktemp -d)
 status=0
-step unit;        npx jest --selectProjects unit --ci --json --outputFile="$out/unit.json" || status=1
-step integration; npx jest --selectProjects integration --ci --runInBand --json --outputFile="$out/integration.json" || status=1
+step unit;        npx jest --selectProjects unit --ci --forceExit --json --outputFile="$out/unit.json" || status=1
+step integration; npx jest --selectProjects integration --ci --runInBand --forceExit --json --outputFile="$out/integration.json" || status=1
 
 # One plain closing line for whoever reads the log: "tests: N passed, N failed".
 node -e '
