@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   AMQP_TEST_URL,
+  allInOneEnv,
   REDIS_TEST_URL,
   freePort,
   randomSigningKeys,
@@ -105,16 +106,12 @@ async function scryptPerSecond(): Promise<number> {
 
 async function allInOne(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'strato-bench-'));
-  const port = await freePort();
+  const env = await allInOneEnv(dataDir);
+  const port = Number(env.IDENTITY_PORT);
   const proc = await startProcess(
     'all-in-one',
     'deploy/all-in-one.ts',
-    {
-      DATA_DIR: dataDir,
-      IDENTITY_PORT: String(port),
-      IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
-      COMPUTE_PORT: '0',
-    },
+    env,
     `http://127.0.0.1:${port}/readyz`,
   );
   try {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AMQP_TEST_URL,
+  allInOneEnv,
   REDIS_TEST_URL,
   ROOT,
   freePort,
@@ -28,16 +29,12 @@ describe('npm start (all-in-one)', () => {
   let printed = '';
 
   beforeAll(async () => {
-    const port = await freePort();
     child = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',
-        DATA_DIR: dataDir,
-        IDENTITY_PORT: String(port),
-        IDENTITY_PUBLIC_URL: `http://127.0.0.1:${port}/v3/`,
-        COMPUTE_PORT: '0',
+        ...(await allInOneEnv(dataDir)),
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

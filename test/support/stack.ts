@@ -135,3 +135,31 @@ export function adminEnv(authUrl: string, password: string): Record<string, stri
     OS_INTERFACE: 'public',
   };
 }
+
+/**
+ * Environment for `npm start` (deploy/all-in-one.ts) on free ports, with the catalog and the
+ * image service's object-store URL pointing at them, so runs never collide.
+ */
+export async function allInOneEnv(dataDir: string): Promise<Record<string, string>> {
+  const [identity, compute, image, objects] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const base = 'http://127.0.0.1';
+  return {
+    DATA_DIR: dataDir,
+    IDENTITY_PORT: String(identity),
+    COMPUTE_PORT: String(compute),
+    IMAGE_PORT: String(image),
+    OBJECT_STORE_PORT: String(objects),
+    SCHEDULER_PORT: '0',
+    COMPUTE_AGENT_PORT: '0',
+    IDENTITY_PUBLIC_URL: `${base}:${identity}/v3/`,
+    COMPUTE_PUBLIC_URL: `${base}:${compute}/v2.1`,
+    IMAGE_PUBLIC_URL: `${base}:${image}`,
+    OBJECT_STORE_PUBLIC_URL: `${base}:${objects}/v1/AUTH_%(project_id)s`,
+    OBJECT_STORE_URL: `${base}:${objects}/v1`,
+  };
+}
