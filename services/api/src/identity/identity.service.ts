@@ -94,9 +94,16 @@ function withoutHash(row: UserRow): User {
   return user;
 }
 
+/** How long the catalog's rows are reused between reads (they change only on bootstrap). */
+const CATALOG_CACHE_MS = 10_000;
+/** How long a user's current roles on a project are reused (revocation is checked every time). */
+const CLAIMS_CACHE_MS = 2_000;
+
 export class IdentityService {
   private readonly box: SecretBox | null;
   private dummyHash: Promise<string> | null = null;
+  private readonly recentChecks = new Map<string, { at: number; roles: Promise<RoleRef[] | null> }>();
+  private catalogRows: { at: number; rows: Promise<[ServiceRow[], EndpointRow[]]> } | null = null;
 
   constructor(private readonly deps: IdentityServiceDeps) {
     this.box = deps.secretKeys && deps.secretKeys.length > 0 ? new SecretBox(deps.secretKeys) : null;
@@ -174,13 +181,38 @@ export class IdentityService {
    * and is enabled, the project too, and the roles are the user's roles now (none left: 401).
    */
   async currentClaims(claims: TokenClaims): Promise<TokenClaims> {
+    const key = `${claims.userId}/${claims.project?.id ?? ''}`;
+    const now = Date.now();
+    let hit = this.recentChecks.get(key);
+    if (!hit || hit.at + CLAIMS_CACHE_MS <= now) {
+      if (this.recentChecks.size >= 10_000) this.recentChecks.clear();
+      hit = { at: now, roles: this.currentRoles(claims) };
+      this.recentChecks.set(key, hit);
+      hit.roles.catch(() => this.recentChecks.delete(key));
+    }
+    const roles = await hit.roles;
+    return roles === null ? claims : { ...claims, roles };
+  }
+
+  /** Revokes a user's tokens everywhere and forgets this process's recent checks. */
+  private revokeUser(userId: string): Promise<void> {
+    this.recentChecks.clear();
+    return this.deps.tokens.revokeUser(userId);
+  }
+
+  /**
+   * The roles the token's user has now on its project (null for an unscoped token). Every
+   * change that takes access away also revokes the user's tokens through the cache, which
+   * every request checks first; this database check is the second line, reused for a moment.
+   */
+  private async currentRoles(claims: TokenClaims): Promise<RoleRef[] | null> {
     await this.activeUser(claims.userId);
-    if (!claims.project) return claims;
+    if (!claims.project) return null;
     const project = await this.db.getRepository(ProjectEntity).findOneBy({ id: claims.project.id });
     if (!project || !project.enabled) throw unauthorized('The token is invalid or has expired.');
     const roles = await this.rolesOn(claims.userId, project.id);
     if (roles.length === 0) throw unauthorized('The token is invalid or has expired.');
-    return { ...claims, roles };
+    return roles;
   }
 
   /** GET /v3/auth/tokens: the subject token, verified and current, or NotFound. */
@@ -269,15 +301,17 @@ export class IdentityService {
 
   /** The catalog as a token for this project sees it (URLs needing a project left out when unscoped). */
   async catalogFor(projectId: string | null): Promise<CatalogEntry[]> {
-    const [services, endpoints] = await Promise.all([
-      this.db.getRepository(ServiceEntity).findBy({ enabled: true }),
-      this.db.getRepository(EndpointEntity).findBy({ enabled: true }),
-    ]);
+    const now = Date.now();
+    if (!this.catalogRows || this.catalogRows.at + CATALOG_CACHE_MS <= now) {
+      this.catalogRows = { at: now, rows: this.loadCatalogRows() };
+      this.catalogRows.rows.catch(() => (this.catalogRows = null));
+    }
+    const [services, endpoints] = await this.catalogRows.rows;
     const order = new Map(this.deps.catalog.services.map((s, i) => [s.type, i]));
     const rank = (s: ServiceRow) => order.get(s.type) ?? order.size;
-    services.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+    const sorted = [...services].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
     const ifaceRank = (e: EndpointRow) => ENDPOINT_INTERFACES.indexOf(e.interface as 'public');
-    return services.map((service) => ({
+    return sorted.map((service) => ({
       endpoints: endpoints
         .filter((e) => e.serviceId === service.id)
         .sort((a, b) => ifaceRank(a) - ifaceRank(b) || a.region.localeCompare(b.region))
@@ -291,6 +325,14 @@ export class IdentityService {
       type: service.type,
       name: service.name,
     }));
+  }
+
+  /** Services and endpoints change only through bootstrap/syncCatalog; cached briefly. */
+  private loadCatalogRows(): Promise<[ServiceRow[], EndpointRow[]]> {
+    return Promise.all([
+      this.db.getRepository(ServiceEntity).findBy({ enabled: true }),
+      this.db.getRepository(EndpointEntity).findBy({ enabled: true }),
+    ]);
   }
 
   async listServices(): Promise<ServiceRow[]> {
@@ -312,6 +354,8 @@ export class IdentityService {
       // Another process synced the same entries at the same moment: a Conflict, worth a retry.
       if (isUniqueViolation(err)) throw conflict('The catalog was changed concurrently.');
       throw err;
+    } finally {
+      this.catalogRows = null;
     }
   }
 
@@ -450,7 +494,7 @@ export class IdentityService {
       await em.getRepository(ProjectEntity).delete({ id });
       return [...new Set(assignments.map((a) => a.userId))];
     });
-    await Promise.all(members.map((u) => this.deps.tokens.revokeUser(u)));
+    await Promise.all(members.map((u) => this.revokeUser(u)));
     this.deps.log.info({ projectId: id }, 'project deleted');
   }
 
@@ -465,7 +509,7 @@ export class IdentityService {
 
   private async revokeMembers(projectId: string): Promise<void> {
     const rows = await this.db.getRepository(AssignmentEntity).findBy({ projectId });
-    await Promise.all([...new Set(rows.map((r) => r.userId))].map((u) => this.deps.tokens.revokeUser(u)));
+    await Promise.all([...new Set(rows.map((r) => r.userId))].map((u) => this.revokeUser(u)));
   }
 
   // ---------------------------------------------------------------- users
@@ -525,7 +569,7 @@ export class IdentityService {
       `Conflict occurred attempting to store user - Duplicate entry found with name ${next.name} at domain ID ${next.domainId}.`,
     );
     if ((row.enabled && !next.enabled) || patch.password !== undefined) {
-      await this.deps.tokens.revokeUser(id);
+      await this.revokeUser(id);
     }
     return withoutHash(next);
   }
@@ -542,7 +586,7 @@ export class IdentityService {
     if (!row.passwordHash || !(await verifyPassword(original, row.passwordHash))) throw unauthorized();
     const passwordHash = await hashPassword(password);
     await this.write((em) => em.getRepository(UserEntity).update({ id }, { passwordHash }));
-    await this.deps.tokens.revokeUser(id);
+    await this.revokeUser(id);
   }
 
   async deleteUser(id: string): Promise<void> {
@@ -552,7 +596,7 @@ export class IdentityService {
       await em.getRepository(Ec2CredentialEntity).delete({ userId: id });
       await em.getRepository(UserEntity).delete({ id });
     });
-    await this.deps.tokens.revokeUser(id);
+    await this.revokeUser(id);
     this.deps.log.info({ userId: id }, 'user deleted');
   }
 
@@ -605,7 +649,7 @@ export class IdentityService {
       await em.getRepository(RoleEntity).delete({ id });
       return [...new Set(rows.map((r) => r.userId))];
     });
-    await Promise.all(users.map((u) => this.deps.tokens.revokeUser(u)));
+    await Promise.all(users.map((u) => this.revokeUser(u)));
   }
 
   // ---------------------------------------------------------------- role assignments
@@ -639,7 +683,7 @@ export class IdentityService {
   async revokeGrant(projectId: string, userId: string, roleId: string): Promise<void> {
     await this.checkGrant(projectId, userId, roleId);
     await this.write((em) => em.getRepository(AssignmentEntity).delete({ projectId, userId, roleId }));
-    await this.deps.tokens.revokeUser(userId);
+    await this.revokeUser(userId);
   }
 
   async listGrants(projectId: string, userId: string): Promise<Role[]> {
