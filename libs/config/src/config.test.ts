@@ -43,6 +43,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('never echoes a password inside a URL', () => {
+    expect(() => loadConfig(schema, { NAME: 'x', AMQP_URL: 'http://guest:hunter2@mq:5672' })).toThrow(
+      'AMQP_URL="http://guest:***@mq:5672" is invalid',
+    );
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig(schema, { NAME: 'x', PORT: '' }).PORT).toBe(5000);
   });

@@ -41,7 +41,9 @@ export function loadConfig<S extends z.ZodObject<z.ZodRawShape>>(
 }
 
 function redactIfSecret(name: string, value: string): string {
-  return /SECRET|PASSWORD|TOKEN|KEY/i.test(name) ? '***' : value;
+  if (/SECRET|PASSWORD|TOKEN|KEY/i.test(name)) return '***';
+  // Credentials inside a URL (scheme://user:password@host) are never echoed either.
+  return value.replace(/(\/\/[^/:@\s]*):[^@\s]*@/g, '$1:***@');
 }
 
 /** Reusable field types for the environment. */
