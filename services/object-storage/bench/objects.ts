@@ -2,14 +2,18 @@
  * npm run bench:objects — what issue 3 asks to measure, in one run, against the service in
  * its own process (SQLite, fsync on, data under a temporary directory on the same disk):
  * 4 KiB PUT/GET objects/s at concurrency 16 with p50/p99 (Swift and S3), 256 MiB PUT/GET MB/s
- * (Swift and S3) beside the raw disk's sequential write (fsync) and read speed, the peak RSS
- * of the service while a 2 GiB object streams through it, and listing 10,000 objects in
- * pages of 1,000.
+ * (Swift and S3) beside the raw disk's sequential write (fsync) and read speed and beside what
+ * the bench client itself can reach against a bare node server, the peak RSS of the service
+ * while a 2 GiB object streams through it, and listing 10,000 objects in pages of 1,000.
+ * Small requests also report CPU per request (service and client): throughput alone is
+ * unreliable on a machine shared with other work. Large GETs are read by a lean raw-socket
+ * client (see leanGet). BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof") profiles the service.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { TokenService, parseSigningKeys } from '@strato/auth';
 import { MemoryCache } from '@strato/cache';
@@ -25,6 +29,15 @@ interface Target {
   port: number;
   token: string;
   agent: Agent;
+  /** The service's process id (to read its CPU time). */
+  pid: number;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function s3Headers(method: string, path: string, query: string): Record<string, string> {
@@ -57,6 +70,18 @@ function s3Headers(method: string, path: string, query: string): Record<string, 
 
 type Api = 'swift' | 's3';
 
+function apiPath(api: Api, container: string, name: string): string {
+  return api === 'swift'
+    ? `/v1/AUTH_${BENCH_PROJECT}/${container}${name ? `/${name}` : ''}`
+    : `/${container}${name ? `/${name}` : ''}`;
+}
+
+/** GET of a large object through leanGet. */
+function getLarge(t: Target, api: Api, container: string, name: string) {
+  const path = apiPath(api, container, name);
+  return leanGet(t.port, path, api === 'swift' ? { 'x-auth-token': t.token } : s3Headers('GET', path, ''));
+}
+
 function call(
   t: Target,
   api: Api,
@@ -67,10 +92,7 @@ function call(
   length?: number,
   query = '',
 ): Promise<{ status: number; bytes: number }> {
-  const path =
-    api === 'swift'
-      ? `/v1/AUTH_${BENCH_PROJECT}/${container}${name ? `/${name}` : ''}`
-      : `/${container}${name ? `/${name}` : ''}`;
+  const path = apiPath(api, container, name);
   const headers: Record<string, string> =
     api === 'swift' ? { 'x-auth-token': t.token } : s3Headers(method, path, query);
   if (length !== undefined) headers['content-length'] = String(length);
@@ -105,6 +127,58 @@ function call(
   });
 }
 
+/** One reusable receive buffer for leanGet: large reads, no allocation per chunk. */
+const RECEIVE_BUFFER = Buffer.allocUnsafe(4 * MiB);
+
+/**
+ * GET of a large body with as little client work as possible (node's http client costs more
+ * CPU per byte than the server's whole GET path on this machine): a raw socket reading into
+ * one reused buffer, status and Content-Length parsed from the head, body bytes counted.
+ */
+function leanGet(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    let head = '';
+    let status = 0;
+    let length = -1;
+    let bytes = 0;
+    const done = () => {
+      socket.destroy();
+      resolve({ status, bytes });
+    };
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      onread: {
+        buffer: RECEIVE_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          if (length < 0) {
+            head += Buffer.from(buf.subarray(0, n)).toString('latin1');
+            const end = head.indexOf('\r\n\r\n');
+            if (end < 0) return true;
+            status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+            length = Number(/\r\ncontent-length: *(\d+)/i.exec(head.slice(0, end))?.[1] ?? 0);
+            bytes = head.length - end - 4;
+          } else {
+            bytes += n;
+          }
+          if (bytes >= length) done();
+          return true;
+        },
+      },
+    });
+    socket.on('connect', () => {
+      const lines = Object.entries({ host: 'bench', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\n${lines.join('')}connection: close\r\n\r\n`);
+    });
+    socket.on('error', reject);
+    socket.on('end', () => (length >= 0 && bytes >= length ? undefined : reject(new Error('GET cut short'))));
+  });
+}
+
 function expectStatus(r: { status: number }, ...ok: number[]): void {
   if (!ok.includes(r.status)) throw new Error(`unexpected status ${r.status}`);
 }
@@ -123,6 +197,8 @@ async function smallOps(t: Target, api: Api, container: string, count: number) {
   const run = async (op: (i: number) => Promise<void>) => {
     const latencies: number[] = [];
     let next = 0;
+    const serverCpu0 = await cpuSeconds(t.pid);
+    const clientCpu0 = process.cpuUsage();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -135,8 +211,17 @@ async function smallOps(t: Target, api: Api, container: string, count: number) {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const serverMs = ((await cpuSeconds(t.pid)) - serverCpu0) * 1000;
     latencies.sort((a, b) => a - b);
-    return { perSecond: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    return {
+      perSecond: count / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      // CPU per request, to compare runs on a machine shared with other work
+      serverMsPerOp: serverMs / count,
+      clientMsPerOp: (clientCpu.user + clientCpu.system) / 1000 / count,
+    };
   };
   const put = await run(async (i) =>
     expectStatus(await call(t, api, 'PUT', container, `small-${i}`, body, SMALL), 200, 201),
@@ -154,40 +239,97 @@ async function dropCaches(): Promise<boolean> {
   }
 }
 
-async function rawDisk(dir: string, size: number): Promise<{ write: number; read: number }> {
+/** Large transfers are repeated this many times and their median reported (a shared machine is noisy). */
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** The disk's own sequential write (then fsync) and read speed; leaves the file for bareGet. */
+async function rawDisk(dir: string, size: number): Promise<{ write: number; read: number; path: string }> {
   const path = join(dir, 'raw.bin');
   const chunk = randomBytes(MiB);
-  const fh = await open(path, 'w');
-  let t0 = performance.now();
-  for (let off = 0; off < size; off += MiB) await fh.write(chunk);
-  await fh.sync();
-  await fh.close();
-  const write = size / MiB / ((performance.now() - t0) / 1000);
-  await dropCaches();
-  const rh = await open(path, 'r');
-  const buf = Buffer.allocUnsafe(MiB);
-  t0 = performance.now();
-  for (;;) {
-    const { bytesRead } = await rh.read(buf, 0, MiB, null);
-    if (bytesRead === 0) break;
+  const writes: number[] = [];
+  const reads: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    await rm(path, { force: true });
+    const fh = await open(path, 'w');
+    let t0 = performance.now();
+    for (let off = 0; off < size; off += MiB) await fh.write(chunk);
+    await fh.sync();
+    await fh.close();
+    writes.push(size / MiB / ((performance.now() - t0) / 1000));
+    await dropCaches();
+    const rh = await open(path, 'r');
+    const buf = Buffer.allocUnsafe(MiB);
+    t0 = performance.now();
+    for (;;) {
+      const { bytesRead } = await rh.read(buf, 0, MiB, null);
+      if (bytesRead === 0) break;
+    }
+    reads.push(size / MiB / ((performance.now() - t0) / 1000));
+    await rh.close();
   }
-  const read = size / MiB / ((performance.now() - t0) / 1000);
-  await rh.close();
-  await rm(path);
-  return { write, read };
+  return { write: median(writes), read: median(reads), path };
+}
+
+/**
+ * The bench client's own ceilings for large objects: a bare node:http server in its own
+ * process (like the service) that streams the same file from disk for a GET (page cache
+ * dropped first) and only MD5-hashes a PUT body (the digest every PUT must compute), driven
+ * by the same client code. The service cannot beat these on this machine.
+ */
+async function bareCeilings(path: string, size: number): Promise<{ get: number; put: number }> {
+  const server = fork(join(__dirname, 'bare-server.ts'), [path], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('message', (m) => resolve((m as { port: number }).port));
+      server.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
+    });
+    const t: Target = { port, token: '', agent: new Agent({ keepAlive: true }), pid: server.pid! };
+    const chunk = randomBytes(MiB);
+    const gets: number[] = [];
+    const puts: number[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      let t0 = performance.now();
+      expectStatus(await call(t, 'swift', 'PUT', 'bare', 'file', repeated(size, chunk), size), 201);
+      puts.push(size / MiB / ((performance.now() - t0) / 1000));
+      await dropCaches();
+      t0 = performance.now();
+      const got = await leanGet(port, '/file', {});
+      const seconds = (performance.now() - t0) / 1000;
+      if (got.bytes !== size) throw new Error(`bare GET returned ${got.bytes} bytes`);
+      gets.push(size / MiB / seconds);
+    }
+    t.agent.destroy();
+    return { get: median(gets), put: median(puts) };
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
 }
 
 async function bigObject(t: Target, api: Api, container: string, size: number) {
   const chunk = randomBytes(MiB);
-  let t0 = performance.now();
-  expectStatus(await call(t, api, 'PUT', container, 'big', repeated(size, chunk), size), 200, 201);
-  const put = size / MiB / ((performance.now() - t0) / 1000);
-  await dropCaches();
-  t0 = performance.now();
-  const got = await call(t, api, 'GET', container, 'big');
-  if (got.bytes !== size) throw new Error(`GET returned ${got.bytes} bytes`);
-  const get = size / MiB / ((performance.now() - t0) / 1000);
-  return { put, get };
+  const puts: number[] = [];
+  const gets: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    let t0 = performance.now();
+    expectStatus(await call(t, api, 'PUT', container, 'big', repeated(size, chunk), size), 200, 201);
+    puts.push(size / MiB / ((performance.now() - t0) / 1000));
+    await dropCaches();
+    t0 = performance.now();
+    const got = await getLarge(t, api, container, 'big');
+    expectStatus(got, 200);
+    if (got.bytes !== size) throw new Error(`GET returned ${got.bytes} bytes`);
+    gets.push(size / MiB / ((performance.now() - t0) / 1000));
+  }
+  return { put: median(puts), get: median(gets) };
 }
 
 async function rss(pid: number): Promise<{ rssMiB: number; hwmMiB: number }> {
@@ -201,7 +343,8 @@ async function main(): Promise<void> {
   await mkdir(base, { recursive: true });
   const dir = await mkdtemp(join(base, 'bench-objects-'));
   const child: ChildProcess = fork(join(__dirname, 'server.ts'), [], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the service.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: {
       ...process.env,
       DATA_DIR: dir,
@@ -229,7 +372,12 @@ async function main(): Promise<void> {
       roles: [],
       methods: ['password'],
     }).token;
-    const t: Target = { port, token, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) };
+    const t: Target = {
+      port,
+      token,
+      agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }),
+      pid: child.pid!,
+    };
     for (const c of ['swift-small', 'swift-big', 's3-small', 's3-big', 'listing', 'huge']) {
       expectStatus(await call(t, 'swift', 'PUT', c, ''), 201, 202);
     }
@@ -245,16 +393,21 @@ async function main(): Promise<void> {
     for (const api of ['swift', 's3'] as const) {
       const r = await smallOps(t, api, `${api}-small`, count);
       say(
-        `${api.padEnd(5)} 4 KiB PUT: ${fmt(r.put.perSecond)} obj/s (p50 ${r.put.p50.toFixed(1)} ms, p99 ${r.put.p99.toFixed(1)} ms) x${count}, concurrency ${CONCURRENCY}`,
+        `${api.padEnd(5)} 4 KiB PUT: ${fmt(r.put.perSecond)} obj/s (p50 ${r.put.p50.toFixed(1)} ms, p99 ${r.put.p99.toFixed(1)} ms) x${count}, concurrency ${CONCURRENCY}; CPU per request: service ${r.put.serverMsPerOp.toFixed(2)} ms, bench client ${r.put.clientMsPerOp.toFixed(2)} ms`,
       );
       say(
-        `${api.padEnd(5)} 4 KiB GET: ${fmt(r.get.perSecond)} obj/s (p50 ${r.get.p50.toFixed(1)} ms, p99 ${r.get.p99.toFixed(1)} ms)`,
+        `${api.padEnd(5)} 4 KiB GET: ${fmt(r.get.perSecond)} obj/s (p50 ${r.get.p50.toFixed(1)} ms, p99 ${r.get.p99.toFixed(1)} ms); CPU per request: service ${r.get.serverMsPerOp.toFixed(2)} ms, bench client ${r.get.clientMsPerOp.toFixed(2)} ms`,
       );
     }
     const raw = await rawDisk(dir, big);
     const cached = await dropCaches();
     say(
-      `raw disk ${big / MiB} MiB: write+fsync ${fmt(raw.write)} MB/s, read ${fmt(raw.read)} MB/s (${cached ? 'page cache dropped before reads' : 'page cache NOT dropped: reads may be cached'})`,
+      `raw disk ${big / MiB} MiB: write+fsync ${fmt(raw.write)} MB/s, read ${fmt(raw.read)} MB/s (${cached ? 'page cache dropped before reads' : 'page cache NOT dropped: reads may be cached'}; large transfers: median of ${REPEAT})`,
+    );
+    const bare = await bareCeilings(raw.path, big);
+    await rm(raw.path);
+    say(
+      `bench client ceiling (bare node server, same client): GET of the same file ${fmt(bare.get)} MB/s (${((100 * bare.get) / raw.read).toFixed(0)}% of raw read), PUT with MD5 only (no disk) ${fmt(bare.put)} MB/s (${((100 * bare.put) / raw.write).toFixed(0)}% of raw write)`,
     );
     for (const api of ['swift', 's3'] as const) {
       const r = await bigObject(t, api, `${api}-big`, big);
@@ -314,7 +467,8 @@ async function main(): Promise<void> {
       await call(t, 'swift', 'PUT', 'huge', 'two-gib', repeated(huge, randomBytes(MiB)), huge),
       201,
     );
-    const hugeGet = await call(t, 'swift', 'GET', 'huge', 'two-gib');
+    const hugeGet = await getLarge(t, 'swift', 'huge', 'two-gib');
+    expectStatus(hugeGet, 200);
     clearInterval(sampler);
     if (hugeGet.bytes !== huge) throw new Error('short 2 GiB read');
     const after = await rss(child.pid!);

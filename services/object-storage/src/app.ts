@@ -9,7 +9,6 @@ import { TokenService, parseSigningKeys } from '@strato/auth';
 import {
   createMetrics,
   httpMetrics,
-  listen,
   notFoundHandler,
   probes,
   requestContext,
@@ -27,8 +26,9 @@ import { FsDataBackend } from './backend/fs-backend';
 import type { ObjectStorageConfig } from './config';
 import { ObjectStoreService } from './domain/object-store.service';
 import { objectStorageErrors } from './http/errors';
-import { s3Router } from './http/s3.router';
-import { swiftRouter } from './http/swift.router';
+import { s3Handler } from './http/s3.router';
+import { listenHandler, objectPortHandler } from './http/server';
+import { swiftHandler, swiftInfo } from './http/swift.router';
 import { objectStorageMigrations } from './store/migrations';
 import { MetadataRepository } from './store/metadata.repository';
 import { sqlDatabaseFor } from './store/sql';
@@ -81,19 +81,29 @@ export async function createObjectStorageService(
   );
 
   const metrics = createMetrics('object-storage');
+  // Swift and S3 requests never enter express (its per-request routing is most of a small
+  // request's cost); the app serves the probes, /info and the 404s.
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use(requestContext(['x-trans-id', 'x-amz-request-id']));
-  app.use(httpMetrics(metrics));
-  app.use(s3Router({ store, credentials, limits, region: config.S3_REGION, log }));
   app.use(probes(metrics, infra.checks));
-  app.use(
-    swiftRouter({ store, tokens: new VerifiedTokenCache(tokens, config.TOKEN_CACHE_SECONDS * 1000), limits }),
-  );
+  app.get('/info', (_req, res) => {
+    res.json(swiftInfo(limits));
+  });
   app.use(notFoundHandler());
   app.use(objectStorageErrors(log));
+  const handler = objectPortHandler({
+    before: [requestContext(['x-trans-id', 'x-amz-request-id']), httpMetrics(metrics)],
+    swift: swiftHandler({
+      store,
+      tokens: new VerifiedTokenCache(tokens, config.TOKEN_CACHE_SECONDS * 1000),
+      limits,
+    }),
+    s3: s3Handler({ store, credentials, limits, region: config.S3_REGION, log }),
+    fallback: app,
+    log,
+  });
 
   let server: RunningServer | null = null;
   let sweep: Promise<void> | null = null;
@@ -104,7 +114,7 @@ export async function createObjectStorageService(
     async start() {
       await store.init();
       const startedAt = Date.now();
-      server = await listen(app, config.OBJECT_STORE_PORT, config.BIND_HOST);
+      server = await listenHandler(handler, config.OBJECT_STORE_PORT, config.BIND_HOST);
       server.server.requestTimeout = 0;
       log.info({ port: server.port }, 'object storage (Swift and S3) listening');
       sweep = store.sweepOrphans(startedAt).then(

@@ -8,12 +8,17 @@
  * - remove() succeeds when the item is already gone.
  * - init() removes what interrupted writes left behind.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface DataReader {
   readonly size: number;
   /** Streams bytes start..end (inclusive); the reader closes itself when the stream ends. */
   stream(start: number, end: number): Readable;
+  /**
+   * Writes bytes start..end (inclusive) to `out`, honouring backpressure, and closes the
+   * reader; a backend may offer it when it can send more cheaply than through stream().
+   */
+  sendTo?(out: Writable, start: number, end: number): Promise<void>;
   /** Reads the whole item into memory (only for small items) and closes the reader. */
   readAll(): Promise<Buffer>;
   close(): Promise<void>;
@@ -25,6 +30,11 @@ export interface DataBackend {
   write(source: AsyncIterable<Uint8Array>): Promise<{ dataId: string; size: number }>;
   /** Opens an item for reading; rejects with NotFound when it does not exist. */
   open(dataId: string): Promise<DataReader>;
+  /**
+   * Reads a whole small item whose size the caller knows (from its metadata); rejects with
+   * NotFound when it does not exist, and fails when it is not that size.
+   */
+  readSmall(dataId: string, size: number): Promise<Buffer>;
   remove(dataIds: readonly string[]): Promise<void>;
   /** Every stored item id with its modification time (for sweeping orphans). */
   list(): AsyncIterable<{ dataId: string; modifiedMs: number }>;

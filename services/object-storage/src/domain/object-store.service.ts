@@ -5,9 +5,9 @@
  * after the commit. Swift and S3 routers are thin adapters over this class.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { Logger } from '@strato/log';
-import type { DataBackend } from './data-backend';
+import type { DataBackend, DataReader } from './data-backend';
 import { storageError } from './errors';
 import { HashingSource, type UploadExpectations } from './hashing';
 import { listWithDelimiter, type Listing, type ListingRequest } from './listing';
@@ -45,7 +45,14 @@ export interface PutOptions {
 }
 
 /** The bytes of (a range of) an object: small ones whole in memory, others streamed. */
-export type ObjectBody = { kind: 'buffer'; data: Buffer } | { kind: 'stream'; stream: Readable };
+export type ObjectBody =
+  | { kind: 'buffer'; data: Buffer }
+  | {
+      kind: 'stream';
+      stream: Readable;
+      /** Sends the bytes to `out` without a stream in between, when the backend can. */
+      sendTo?: (out: Writable) => Promise<void>;
+    };
 
 /** What readers see of an object: the record plus its effective size and etag. */
 export interface ObjectView {
@@ -292,11 +299,10 @@ export class ObjectStoreService {
     const end = range?.end ?? view.size - 1;
     if (end < start) return { kind: 'buffer', data: Buffer.alloc(0) };
     if (!view.pieces) {
-      const reader = await this.deps.data.open(view.record.dataId!);
-      if (end - start + 1 <= SMALL_OBJECT_BYTES && start === 0 && end === reader.size - 1) {
-        return { kind: 'buffer', data: await reader.readAll() };
+      if (view.size <= SMALL_OBJECT_BYTES && start === 0 && end === view.size - 1) {
+        return { kind: 'buffer', data: await this.deps.data.readSmall(view.record.dataId!, view.size) };
       }
-      return { kind: 'stream', stream: reader.stream(start, end) };
+      return streamBody(await this.deps.data.open(view.record.dataId!), start, end);
     }
     return { kind: 'stream', stream: Readable.from(this.concat(view, start, end), { objectMode: false }) };
   }
@@ -603,6 +609,20 @@ export class ObjectStoreService {
   listUploads(account: string, container: string, req: ListingRequest): Promise<Listing<UploadRecord>> {
     return listWithDelimiter((range) => this.deps.meta.listUploads(account, container, range), req);
   }
+}
+
+/** A reader's bytes as a body: whichever of stream and sendTo the consumer uses first. */
+function streamBody(reader: DataReader, start: number, end: number): ObjectBody {
+  let stream: Readable | undefined;
+  const body: ObjectBody = {
+    kind: 'stream',
+    get stream(): Readable {
+      stream ??= reader.stream(start, end);
+      return stream;
+    },
+  };
+  if (reader.sendTo) body.sendTo = (out) => reader.sendTo!(out, start, end);
+  return body;
 }
 
 /** "/container/object" (leading slash optional, names as stored, not URL-encoded). */

@@ -1,17 +1,48 @@
-/** Request and response plumbing shared by the Swift and S3 routers. */
+/** Request and response plumbing shared by the Swift and S3 handlers (plain node:http types). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Request, Response } from 'express';
 import { storageError } from '../domain/errors';
 import type { ObjectBody } from '../domain/object-store.service';
 import type { UserMeta } from '../domain/records';
 
+/** What the object-storage handlers know about a request beyond node's own fields. */
+export interface ObjectRequest extends IncomingMessage {
+  /** Always set on a request a server received. */
+  method: string;
+  /** Which API renders this request's errors. */
+  objectApi?: 'swift' | 's3';
+  /** S3 resource path for error bodies. */
+  s3Resource?: string;
+  requestId?: string;
+}
+
+export type ObjectResponse = ServerResponse;
+
 declare module 'express-serve-static-core' {
   interface Request {
-    /** Which API renders this request's errors. */
     objectApi?: 'swift' | 's3';
-    /** S3 resource path for error bodies. */
     s3Resource?: string;
   }
+}
+
+/** A request header by its lowercase name; repeated headers are joined as node joins them. */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Sets the status code; returns the response for chaining. */
+export function status(res: ServerResponse, code: number): ServerResponse {
+  res.statusCode = code;
+  return res;
+}
+
+export function sendJson(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = code;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(text)));
+  res.end(text);
 }
 
 export const MAX_META_COUNT = 90;
@@ -25,19 +56,19 @@ export function splitUrl(url: string): { path: string; query: URLSearchParams; r
 }
 
 /** Content-Length as a number; undefined for chunked bodies. Throws when malformed. */
-export function declaredLength(req: Request): number | undefined {
+export function declaredLength(req: IncomingMessage): number | undefined {
   const raw = req.headers['content-length'];
   if (raw === undefined) return undefined;
   if (!/^\d+$/.test(raw)) throw storageError('InvalidArgument', 'Invalid Content-Length');
   return Number(raw);
 }
 
-export function hasBody(req: Request): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
 /** User metadata from headers with the given prefix (lowercased names, as stored). */
-export function userMeta(req: Request, prefix: string): UserMeta {
+export function userMeta(req: IncomingMessage, prefix: string): UserMeta {
   const meta: UserMeta = {};
   let count = 0;
   let total = 0;
@@ -59,7 +90,11 @@ export function userMeta(req: Request, prefix: string): UserMeta {
 }
 
 /** Metadata changes: set by `prefix`, removed by an empty value or `removePrefix`. */
-export function metaPatch(req: Request, prefix: string, removePrefix: string): Record<string, string | null> {
+export function metaPatch(
+  req: IncomingMessage,
+  prefix: string,
+  removePrefix: string,
+): Record<string, string | null> {
   const patch: Record<string, string | null> = { ...userMeta(req, prefix) };
   for (const [k, v] of Object.entries(patch)) if (v === '') patch[k] = null;
   for (const name of Object.keys(req.headers)) {
@@ -71,7 +106,7 @@ export function metaPatch(req: Request, prefix: string, removePrefix: string): R
 }
 
 /** Reads a small request body (manifests, XML documents) up to limit bytes. */
-export async function readSmallBody(req: Request, limit: number): Promise<Buffer> {
+export async function readSmallBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -83,16 +118,26 @@ export async function readSmallBody(req: Request, limit: number): Promise<Buffer
 }
 
 /** Drains and discards a request body. */
-export async function discardBody(req: Request): Promise<void> {
+export async function discardBody(req: IncomingMessage): Promise<void> {
   for await (const _ of req) {
     // discard
   }
 }
 
 /** Sends an object body; a failure mid-stream cuts the connection (the length promised is not met). */
-export async function sendBody(res: Response, body: ObjectBody): Promise<void> {
+export async function sendBody(res: ServerResponse, body: ObjectBody): Promise<void> {
   if (body.kind === 'buffer') {
     res.end(body.data);
+    return;
+  }
+  if (body.sendTo) {
+    try {
+      await body.sendTo(res);
+      res.end();
+    } catch (err) {
+      res.destroy();
+      if (!isClientGone(err)) throw err;
+    }
     return;
   }
   try {

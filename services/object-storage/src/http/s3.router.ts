@@ -4,8 +4,6 @@
  * anything else, and acts in the account of its access key's project (bucket = container).
  */
 import { createHash } from 'node:crypto';
-import { Router, type Request, type Response } from 'express';
-import { route } from '@strato/http';
 import type { Logger } from '@strato/log';
 import { decodeAwsChunked } from '../auth/aws-chunked';
 import { parseSigV2Presign, verifySigV2Presign } from '../auth/sigv2';
@@ -16,7 +14,6 @@ import {
   STREAMING_UNSIGNED_TRAILER,
   UNSIGNED_PAYLOAD,
   checkTime,
-  looksLikeS3,
   parseSigV4,
   scopeOf,
   sha256Hex,
@@ -30,7 +27,18 @@ import { checkBucketName, checkObjectName, decodePathComponent, isValidBucketNam
 import type { ObjectRef, ObjectStoreService } from '../domain/object-store.service';
 import type { ObjectRecord, UploadRecord } from '../domain/records';
 import { parseCompleteRequest, parseDeleteRequest } from './s3-xml';
-import { declaredLength, discardBody, httpDate, sendBody, splitUrl, userMeta, xmlEscape } from './common';
+import {
+  declaredLength,
+  discardBody,
+  header,
+  httpDate,
+  sendBody,
+  status,
+  userMeta,
+  xmlEscape,
+  type ObjectRequest,
+  type ObjectResponse,
+} from './common';
 
 export interface S3RouterDeps {
   store: ObjectStoreService;
@@ -57,9 +65,16 @@ const UNSIGNED_V2: SigV4Auth = {
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
+/** A request's URL split once by the caller: raw path, parsed and raw query. */
+export interface SplitUrl {
+  path: string;
+  query: URLSearchParams;
+  rawQuery: string;
+}
+
 interface S3Context {
-  req: Request;
-  res: Response;
+  req: ObjectRequest;
+  res: ObjectResponse;
   query: URLSearchParams;
   account: string;
   cred: S3Credential;
@@ -71,9 +86,9 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function sendXml(res: Response, status: number, xml: string): void {
+function sendXml(res: ObjectResponse, code: number, xml: string): void {
   const body = XML_HEAD + xml;
-  res.status(status);
+  res.statusCode = code;
   res.setHeader('Content-Type', 'application/xml');
   res.setHeader('Content-Length', String(Buffer.byteLength(body)));
   res.end(body);
@@ -105,18 +120,19 @@ function maxKeys(query: URLSearchParams, name: string, fallback = 1000): number 
   return Math.min(n, 1000);
 }
 
-export function s3Router(deps: S3RouterDeps): Router {
+/**
+ * The S3 API as a plain node:http handler for requests the caller found to be S3 (see
+ * looksLikeS3); it rejects with the error to render.
+ */
+export function s3Handler(
+  deps: S3RouterDeps,
+): (req: ObjectRequest, res: ObjectResponse, url: SplitUrl) => Promise<void> {
   const { store, credentials, limits } = deps;
   const now = deps.now ?? Date.now;
-  const router = Router();
 
-  router.use(
-    route(async (req, res, next) => {
-      const { path, query, rawQuery } = splitUrl(req.url);
-      if (!looksLikeS3(req.headers, query)) {
-        next();
-        return;
-      }
+  async function handle(req: ObjectRequest, res: ObjectResponse, url: SplitUrl): Promise<void> {
+    {
+      const { path, query, rawQuery } = url;
       req.objectApi = 's3';
       req.s3Resource = safeResource(path);
       const signed = { method: req.method, rawPath: path, rawQuery, headers: req.headers };
@@ -156,8 +172,8 @@ export function s3Router(deps: S3RouterDeps): Router {
       }
       const key = checkObjectName(decodePathComponent(keyRaw));
       await objectRequest(ctx, { account: ctx.account, container: bucket, name: key });
-    }),
-  );
+    }
+  }
 
   async function credentialOf(accessKey: string): Promise<S3Credential> {
     const cred = await credentials.lookup(accessKey);
@@ -187,7 +203,7 @@ export function s3Router(deps: S3RouterDeps): Router {
       hash === STREAMING_SIGNED_TRAILER ||
       hash === STREAMING_UNSIGNED_TRAILER
     ) {
-      const decoded = req.header('x-amz-decoded-content-length');
+      const decoded = header(req, 'x-amz-decoded-content-length');
       if (decoded === undefined || !/^\d+$/.test(decoded)) {
         throw storageError(
           'MissingContentLength',
@@ -239,8 +255,8 @@ export function s3Router(deps: S3RouterDeps): Router {
     return body.toString('utf8');
   }
 
-  function contentMd5(req: Request): string | undefined {
-    const raw = req.header('content-md5');
+  function contentMd5(req: ObjectRequest): string | undefined {
+    const raw = header(req, 'content-md5');
     if (raw === undefined) return undefined;
     const bytes = Buffer.from(raw, 'base64');
     if (bytes.length !== 16)
@@ -248,7 +264,7 @@ export function s3Router(deps: S3RouterDeps): Router {
     return bytes.toString('hex');
   }
 
-  function checkContentMd5(req: Request, body: Buffer): void {
+  function checkContentMd5(req: ObjectRequest, body: Buffer): void {
     const want = contentMd5(req);
     if (want !== undefined && createHash('md5').update(body).digest('hex') !== want) {
       throw storageError('BadDigest', 'The Content-MD5 you specified did not match what we received.');
@@ -301,17 +317,17 @@ export function s3Router(deps: S3RouterDeps): Router {
             'Your previous request to create the named bucket succeeded and you already own it.',
           );
         res.setHeader('Location', `/${bucket}`);
-        res.status(200).end();
+        status(res, 200).end();
         return;
       }
       case 'HEAD':
         await store.container(account, bucket);
         res.setHeader('x-amz-bucket-region', deps.region);
-        res.status(200).end();
+        status(res, 200).end();
         return;
       case 'DELETE':
         await store.deleteContainer(account, bucket);
-        res.status(204).end();
+        status(res, 204).end();
         return;
       case 'POST':
         if (query.has('delete')) {
@@ -499,7 +515,7 @@ export function s3Router(deps: S3RouterDeps): Router {
           await uploadPart(ctx, ref, uploadId);
           return;
         }
-        if (req.header('x-amz-copy-source')) {
+        if (header(req, 'x-amz-copy-source')) {
           await copyObject(ctx, ref);
           return;
         }
@@ -516,14 +532,14 @@ export function s3Router(deps: S3RouterDeps): Router {
       case 'DELETE':
         if (uploadId !== null) {
           await store.abortUpload(ref, uploadId);
-          ctx.res.status(204).end();
+          status(ctx.res, 204).end();
           return;
         }
         await store.container(ref.account, ref.container);
         await store.deleteObject(ref).catch((err: unknown) => {
           if ((err as { code?: string }).code !== 'NoSuchKey') throw err;
         });
-        ctx.res.status(204).end();
+        status(ctx.res, 204).end();
         return;
       case 'POST':
         if (query.has('uploads')) {
@@ -531,7 +547,7 @@ export function s3Router(deps: S3RouterDeps): Router {
           await store.container(ref.account, ref.container);
           const upload = await store.createUpload(
             ref,
-            req.header('content-type') ?? '',
+            header(req, 'content-type') ?? '',
             userMeta(req, 'x-amz-meta-'),
           );
           sendXml(
@@ -560,24 +576,24 @@ export function s3Router(deps: S3RouterDeps): Router {
   async function putObject(ctx: S3Context, ref: ObjectRef): Promise<void> {
     const { req, res } = ctx;
     const p = payload(ctx);
-    if (p.length === undefined && req.header('transfer-encoding') === undefined) {
+    if (p.length === undefined && header(req, 'transfer-encoding') === undefined) {
       throw storageError('MissingContentLength', 'You must provide the Content-Length HTTP header.');
     }
     const record = await store.putObject(ref, p.body, {
       length: p.length,
       md5Hex: contentMd5(req),
       sha256Hex: p.sha256Hex,
-      contentType: req.header('content-type') ?? '',
+      contentType: header(req, 'content-type') ?? '',
       meta: userMeta(req, 'x-amz-meta-'),
     });
     res.setHeader('ETag', quoted(record.etag));
-    res.status(200).end();
+    status(res, 200).end();
   }
 
   async function uploadPart(ctx: S3Context, ref: ObjectRef, uploadId: string): Promise<void> {
     const { req, res, query } = ctx;
     const partNumber = Number(query.get('partNumber'));
-    if (req.header('x-amz-copy-source')) {
+    if (header(req, 'x-amz-copy-source')) {
       throw storageError('NotImplemented', 'UploadPartCopy is not implemented.');
     }
     const p = payload(ctx);
@@ -587,7 +603,7 @@ export function s3Router(deps: S3RouterDeps): Router {
       sha256Hex: p.sha256Hex,
     });
     res.setHeader('ETag', quoted(part.etag));
-    res.status(200).end();
+    status(res, 200).end();
   }
 
   async function listParts(ctx: S3Context, ref: ObjectRef, uploadId: string): Promise<void> {
@@ -612,7 +628,7 @@ export function s3Router(deps: S3RouterDeps): Router {
   async function copyObject(ctx: S3Context, ref: ObjectRef): Promise<void> {
     const { req, res } = ctx;
     await discardBody(req);
-    const source = decodePathComponent(req.header('x-amz-copy-source')!.split('?')[0]!);
+    const source = decodePathComponent(header(req, 'x-amz-copy-source')!.split('?')[0]!);
     const trimmed = source.startsWith('/') ? source.slice(1) : source;
     const at = trimmed.indexOf('/');
     if (at <= 0 || at === trimmed.length - 1) {
@@ -626,9 +642,9 @@ export function s3Router(deps: S3RouterDeps): Router {
       container: trimmed.slice(0, at),
       name: checkObjectName(trimmed.slice(at + 1)),
     };
-    const replace = (req.header('x-amz-metadata-directive') ?? 'COPY').toUpperCase() === 'REPLACE';
+    const replace = (header(req, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase() === 'REPLACE';
     const record = await store.copyObject(from, ref, (view) => ({
-      contentType: replace ? (req.header('content-type') ?? '') : view.record.contentType,
+      contentType: replace ? (header(req, 'content-type') ?? '') : view.record.contentType,
       meta: replace ? userMeta(req, 'x-amz-meta-') : view.record.meta,
     }));
     sendXml(
@@ -640,15 +656,19 @@ export function s3Router(deps: S3RouterDeps): Router {
 
   async function getObject(ctx: S3Context, ref: ObjectRef): Promise<void> {
     const { req, res, query } = ctx;
-    await store.container(ref.account, ref.container);
-    const view = await store.head(ref);
+    // An object exists only in an existing bucket: the bucket is looked up only to tell a
+    // missing bucket (NoSuchBucket) from a missing key.
+    const view = await store.head(ref).catch(async (err: unknown) => {
+      await store.container(ref.account, ref.container);
+      throw err;
+    });
     const rec = view.record;
     const outcome = evaluateConditions(
       {
-        ifMatch: req.header('if-match'),
-        ifNoneMatch: req.header('if-none-match'),
-        ifModifiedSince: req.header('if-modified-since'),
-        ifUnmodifiedSince: req.header('if-unmodified-since'),
+        ifMatch: header(req, 'if-match'),
+        ifNoneMatch: header(req, 'if-none-match'),
+        ifModifiedSince: header(req, 'if-modified-since'),
+        ifUnmodifiedSince: header(req, 'if-unmodified-since'),
       },
       { etag: view.etag, lastModifiedMs: rec.lastModified },
       req.method,
@@ -656,7 +676,7 @@ export function s3Router(deps: S3RouterDeps): Router {
     res.setHeader('ETag', quoted(view.etag));
     res.setHeader('Last-Modified', httpDate(rec.lastModified));
     if (outcome === 'not-modified') {
-      res.status(304).end();
+      status(res, 304).end();
       return;
     }
     if (outcome === 'failed')
@@ -677,17 +697,17 @@ export function s3Router(deps: S3RouterDeps): Router {
       if (v !== null) res.setHeader(header, v);
     }
     res.setHeader('Accept-Ranges', 'bytes');
-    const range = parseRange(req.header('range'), view.size);
+    const range = parseRange(header(req, 'range'), view.size);
     if (range === 'unsatisfiable') {
       res.setHeader('Content-Range', `bytes */${view.size}`);
       throw storageError('InvalidRange', 'The requested range is not satisfiable');
     }
     if (range) {
-      res.status(206);
+      status(res, 206);
       res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${view.size}`);
       res.setHeader('Content-Length', String(range.end - range.start + 1));
     } else {
-      res.status(200);
+      status(res, 200);
       res.setHeader('Content-Length', String(view.size));
     }
     if (req.method === 'HEAD') {
@@ -697,5 +717,5 @@ export function s3Router(deps: S3RouterDeps): Router {
     await sendBody(res, await store.read(view, range));
   }
 
-  return router;
+  return handle;
 }

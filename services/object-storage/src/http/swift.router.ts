@@ -2,10 +2,8 @@
  * Swift v1 API (as python-swiftclient and openstacksdk use it) under /v1/AUTH_<project>/…,
  * plus GET /info. Parses the raw path itself so object names keep every byte the client sent.
  */
-import { Router, type Request, type Response } from 'express';
 import { isAdmin, type TokenService } from '@strato/auth';
 import { forbidden, unauthorized } from '@strato/errors';
-import { route } from '@strato/http';
 import { evaluateConditions, parseRange } from '../domain/conditions';
 import { storageError } from '../domain/errors';
 import type { ListEntry } from '../domain/listing';
@@ -16,15 +14,20 @@ import {
   declaredLength,
   discardBody,
   hasBody,
+  header,
   httpDate,
   listingDate,
   metaPatch,
   readSmallBody,
   sendBody,
+  sendJson,
   splitUrl,
+  status,
   swiftTimestamp,
   userMeta,
   xmlEscape,
+  type ObjectRequest,
+  type ObjectResponse,
 } from './common';
 
 export interface SwiftRouterDeps {
@@ -53,62 +56,62 @@ function parseTarget(rawPath: string): SwiftTarget {
   return { account, container, object: checkObjectName(decodePathComponent(afterAccount.slice(c + 1))) };
 }
 
-export function swiftRouter(deps: SwiftRouterDeps): Router {
+/** What GET /info answers (Swift's capabilities). */
+export function swiftInfo(limits: SwiftRouterDeps['limits']): Record<string, unknown> {
+  return {
+    swift: {
+      version: '2.30.0',
+      max_file_size: limits.maxObjectSize,
+      max_object_name_length: 1024,
+      max_container_name_length: 256,
+      container_listing_limit: LISTING_LIMIT,
+      account_listing_limit: LISTING_LIMIT,
+      max_meta_count: 90,
+      max_meta_name_length: 128,
+      max_meta_value_length: 256,
+      max_meta_overall_size: 4096,
+      strict_cors_mode: true,
+      policies: [{ name: 'Policy-0', default: true }],
+    },
+    slo: {
+      max_manifest_segments: limits.maxSegments,
+      max_manifest_size: limits.maxManifestBytes,
+      min_segment_size: 1,
+      yield_frequency: 10,
+    },
+  };
+}
+
+/**
+ * The Swift API as a plain node:http handler for requests under /v1/ (the caller routes
+ * them here); it rejects with the error to render.
+ */
+export function swiftHandler(
+  deps: SwiftRouterDeps,
+): (req: ObjectRequest, res: ObjectResponse) => Promise<void> {
   const { store, tokens, limits } = deps;
-  const router = Router();
 
-  router.get('/info', (_req, res) => {
-    res.json({
-      swift: {
-        version: '2.30.0',
-        max_file_size: limits.maxObjectSize,
-        max_object_name_length: 1024,
-        max_container_name_length: 256,
-        container_listing_limit: LISTING_LIMIT,
-        account_listing_limit: LISTING_LIMIT,
-        max_meta_count: 90,
-        max_meta_name_length: 128,
-        max_meta_value_length: 256,
-        max_meta_overall_size: 4096,
-        strict_cors_mode: true,
-        policies: [{ name: 'Policy-0', default: true }],
-      },
-      slo: {
-        max_manifest_segments: limits.maxSegments,
-        max_manifest_size: limits.maxManifestBytes,
-        min_segment_size: 1,
-        yield_frequency: 10,
-      },
-    });
-  });
+  async function handle(req: ObjectRequest, res: ObjectResponse): Promise<void> {
+    req.objectApi = 'swift';
+    const { path, query } = splitUrl(req.url ?? '/');
+    const target = parseTarget(path);
+    await authorize(req, target.account);
+    const ctx: SwiftContext = { req, res, query, account: target.account };
+    if (target.object !== undefined) {
+      await objectRequest(ctx, {
+        account: target.account,
+        container: target.container!,
+        name: target.object,
+      });
+    } else if (target.container !== undefined) {
+      await containerRequest(ctx, target.container);
+    } else {
+      await accountRequest(ctx);
+    }
+  }
 
-  router.use(
-    route(async (req, res, next) => {
-      if (!req.path.startsWith('/v1/')) {
-        next();
-        return;
-      }
-      req.objectApi = 'swift';
-      const { path, query } = splitUrl(req.url);
-      const target = parseTarget(path);
-      await authorize(req, target.account);
-      const ctx: SwiftContext = { req, res, query, account: target.account };
-      if (target.object !== undefined) {
-        await objectRequest(ctx, {
-          account: target.account,
-          container: target.container!,
-          name: target.object,
-        });
-      } else if (target.container !== undefined) {
-        await containerRequest(ctx, target.container);
-      } else {
-        await accountRequest(ctx);
-      }
-    }),
-  );
-
-  async function authorize(req: Request, account: string): Promise<void> {
-    const token = req.header('x-auth-token') ?? req.header('x-storage-token');
+  async function authorize(req: ObjectRequest, account: string): Promise<void> {
+    const token = header(req, 'x-auth-token') ?? header(req, 'x-storage-token');
     if (!token) throw unauthorized();
     const claims = await tokens.verify(token);
     if (!account.startsWith('AUTH_')) throw storageError('NoSuchBucket', 'No such account');
@@ -117,8 +120,8 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
   }
 
   interface SwiftContext {
-    req: Request;
-    res: Response;
+    req: ObjectRequest;
+    res: ObjectResponse;
     query: URLSearchParams;
     account: string;
   }
@@ -138,7 +141,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         res.setHeader('X-Put-Timestamp', swiftTimestamp(info.createdAt));
         for (const [k, v] of Object.entries(info.meta)) res.setHeader(`X-Account-Meta-${k}`, v);
         if (req.method === 'HEAD') {
-          res.status(204).end();
+          status(res, 204).end();
           return;
         }
         const listing = await store.listContainers(account, listingRequest(query));
@@ -158,7 +161,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
       }
       case 'POST':
         await store.setAccountMeta(account, metaPatch(req, 'x-account-meta-', 'x-remove-account-meta-'));
-        res.status(204).end();
+        status(res, 204).end();
         return;
       default:
         throw storageError('MethodNotAllowed', 'Method Not Allowed');
@@ -176,7 +179,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
           container,
           metaPatch(req, 'x-container-meta-', 'x-remove-container-meta-'),
         );
-        res.status(created ? 201 : 202).end();
+        status(res, created ? 201 : 202).end();
         return;
       }
       case 'HEAD':
@@ -190,7 +193,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         res.setHeader('X-Storage-Policy', 'Policy-0');
         for (const [k, v] of Object.entries(info.meta)) res.setHeader(`X-Container-Meta-${k}`, v);
         if (req.method === 'HEAD') {
-          res.status(204).end();
+          status(res, 204).end();
           return;
         }
         const listing = await store.listObjects(account, container, {
@@ -206,11 +209,11 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
           container,
           metaPatch(req, 'x-container-meta-', 'x-remove-container-meta-'),
         );
-        res.status(204).end();
+        status(res, 204).end();
         return;
       case 'DELETE':
         await store.deleteContainer(account, container);
-        res.status(204).end();
+        status(res, 204).end();
         return;
       default:
         throw storageError('MethodNotAllowed', 'Method Not Allowed');
@@ -237,10 +240,10 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
     };
   }
 
-  function listingFormat(req: Request, query: URLSearchParams): 'json' | 'xml' | 'plain' {
+  function listingFormat(req: ObjectRequest, query: URLSearchParams): 'json' | 'xml' | 'plain' {
     const f = query.get('format')?.toLowerCase();
     if (f === 'json' || f === 'xml' || f === 'plain') return f;
-    const accept = req.header('accept') ?? '';
+    const accept = header(req, 'accept') ?? '';
     if (accept.includes('application/json')) return 'json';
     if (accept.includes('application/xml') || accept.includes('text/xml')) return 'xml';
     return 'plain';
@@ -257,7 +260,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
     const format = listingFormat(req, query);
     if (format === 'json') {
       const body = entries.map((e) => (e.kind === 'prefix' ? { subdir: e.prefix } : toJson(e.item)));
-      res.status(200).setHeader('Content-Type', 'application/json; charset=utf-8');
+      status(res, 200).setHeader('Content-Type', 'application/json; charset=utf-8');
       res.end(JSON.stringify(body));
       return;
     }
@@ -272,17 +275,17 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
           .join('');
         return `<${tag}>${fields}</${tag}>`;
       });
-      res.status(200).setHeader('Content-Type', 'application/xml; charset=utf-8');
+      status(res, 200).setHeader('Content-Type', 'application/xml; charset=utf-8');
       res.end(
         `<?xml version="1.0" encoding="UTF-8"?>\n<${root} name="${xmlEscape(rootName)}">${items.join('')}</${root}>`,
       );
       return;
     }
     if (entries.length === 0) {
-      res.status(204).end();
+      status(res, 204).end();
       return;
     }
-    res.status(200).setHeader('Content-Type', 'text/plain; charset=utf-8');
+    status(res, 200).setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end(entries.map((e) => (e.kind === 'prefix' ? e.prefix : e.item.name)).join('\n') + '\n');
   }
 
@@ -296,9 +299,9 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         await getObject(ctx, ref);
         return;
       case 'PUT':
-        if (req.header('x-copy-from')) {
+        if (header(req, 'x-copy-from')) {
           await discardBody(req);
-          await copyObject(ctx, parseCopyPath(req.header('x-copy-from')!, ref.account), ref);
+          await copyObject(ctx, parseCopyPath(header(req, 'x-copy-from')!, ref.account), ref);
           return;
         }
         if (query.get('multipart-manifest') === 'put') {
@@ -308,9 +311,9 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         await putObject(ctx, ref);
         return;
       case 'COPY': {
-        const dest = req.header('destination');
+        const dest = header(req, 'destination');
         if (!dest) throw storageError('PreconditionFailed', 'You must provide a Destination header');
-        const destAccount = req.header('destination-account') ?? ref.account;
+        const destAccount = header(req, 'destination-account') ?? ref.account;
         if (destAccount !== ref.account) await authorize(req, destAccount);
         const to = parseCopyPath(dest, destAccount);
         await copyObject(ctx, ref, to);
@@ -321,9 +324,9 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         await store.setObjectMeta(
           ref,
           userMeta(req, 'x-object-meta-'),
-          req.header('content-type') ?? view.record.contentType,
+          header(req, 'content-type') ?? view.record.contentType,
         );
-        res.status(202).setHeader('Content-Type', 'text/html; charset=UTF-8');
+        status(res, 202).setHeader('Content-Type', 'text/html; charset=UTF-8');
         res.end('<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>');
         return;
       }
@@ -337,10 +340,10 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
             'Response Body': '',
             Errors: [],
           };
-          if ((req.header('accept') ?? '').includes('json')) {
-            res.status(200).json(summary);
+          if ((header(req, 'accept') ?? '').includes('json')) {
+            sendJson(res, 200, summary);
           } else {
-            res.status(200).setHeader('Content-Type', 'text/plain');
+            status(res, 200).setHeader('Content-Type', 'text/plain');
             res.end(
               `Number Deleted: ${deleted}\nNumber Not Found: ${notFound}\nResponse Body: \nResponse Status: 200 OK\nErrors:\n`,
             );
@@ -348,7 +351,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
           return;
         }
         await store.deleteObject(ref);
-        res.status(204).end();
+        status(res, 204).end();
         return;
       default:
         throw storageError('MethodNotAllowed', 'Method Not Allowed');
@@ -358,15 +361,15 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
   async function putObject(ctx: SwiftContext, ref: ObjectRef): Promise<void> {
     const { req, res } = ctx;
     if (!hasBody(req)) throw storageError('MissingContentLength', 'Length Required');
-    const contentType = req.header('content-type') ?? '';
+    const contentType = header(req, 'content-type') ?? '';
     const meta = userMeta(req, 'x-object-meta-');
-    const manifest = req.header('x-object-manifest');
+    const manifest = header(req, 'x-object-manifest');
     let record: ObjectRecord;
     if (manifest !== undefined) {
       await discardBody(req);
       record = await store.putDloManifest(ref, decodePathComponent(manifest), { contentType, meta });
     } else {
-      const etag = req.header('etag')?.replace(/"/g, '');
+      const etag = header(req, 'etag')?.replace(/"/g, '');
       if (etag !== undefined && !/^[0-9a-fA-F]{32}$/.test(etag)) {
         throw storageError('BadDigest', 'Unprocessable Entity');
       }
@@ -377,7 +380,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
         meta,
       });
     }
-    res.status(201);
+    status(res, 201);
     res.setHeader('ETag', record.etag);
     res.setHeader('Last-Modified', httpDate(record.lastModified));
     res.setHeader('Content-Type', 'text/html; charset=UTF-8');
@@ -413,10 +416,10 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
       };
     });
     const record = await store.putSloManifest(ref, entries, {
-      contentType: req.header('content-type') ?? '',
+      contentType: header(req, 'content-type') ?? '',
       meta: userMeta(req, 'x-object-meta-'),
     });
-    res.status(201);
+    status(res, 201);
     res.setHeader('ETag', `"${record.etag}"`);
     res.setHeader('Last-Modified', httpDate(record.lastModified));
     res.setHeader('Content-Type', 'text/html; charset=UTF-8');
@@ -426,13 +429,13 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
 
   async function copyObject(ctx: SwiftContext, from: ObjectRef, to: ObjectRef): Promise<void> {
     const { req, res } = ctx;
-    const fresh = (req.header('x-fresh-metadata') ?? '').toLowerCase() === 'true';
+    const fresh = (header(req, 'x-fresh-metadata') ?? '').toLowerCase() === 'true';
     const overrides = userMeta(req, 'x-object-meta-');
     const record = await store.copyObject(from, to, (view) => ({
-      contentType: req.header('content-type') ?? view.record.contentType,
+      contentType: header(req, 'content-type') ?? view.record.contentType,
       meta: fresh ? overrides : { ...view.record.meta, ...overrides },
     }));
-    res.status(201);
+    status(res, 201);
     res.setHeader('ETag', record.etag);
     res.setHeader('X-Copied-From', `${encodeURIComponent(from.container)}/${encodeURI(from.name)}`);
     res.setHeader('Last-Modified', httpDate(record.lastModified));
@@ -469,16 +472,16 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
       res.setHeader('ETag', rec.etag);
       res.setHeader('Content-Length', String(body.length));
       objectHeaders(res, view);
-      res.status(200).end(req.method === 'HEAD' ? undefined : body);
+      status(res, 200).end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     const etag = rec.kind === 'plain' ? view.etag : `"${view.etag}"`;
     const outcome = evaluateConditions(
       {
-        ifMatch: req.header('if-match'),
-        ifNoneMatch: req.header('if-none-match'),
-        ifModifiedSince: req.header('if-modified-since'),
-        ifUnmodifiedSince: req.header('if-unmodified-since'),
+        ifMatch: header(req, 'if-match'),
+        ifNoneMatch: header(req, 'if-none-match'),
+        ifModifiedSince: header(req, 'if-modified-since'),
+        ifUnmodifiedSince: header(req, 'if-unmodified-since'),
       },
       { etag: view.etag, lastModifiedMs: rec.lastModified },
       req.method,
@@ -486,23 +489,23 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
     res.setHeader('ETag', etag);
     objectHeaders(res, view);
     if (outcome === 'not-modified') {
-      res.status(304).end();
+      status(res, 304).end();
       return;
     }
     if (outcome === 'failed') throw storageError('PreconditionFailed', 'Precondition Failed');
     res.setHeader('Content-Type', rec.contentType);
     res.setHeader('Accept-Ranges', 'bytes');
-    const range = parseRange(req.header('range'), view.size);
+    const range = parseRange(header(req, 'range'), view.size);
     if (range === 'unsatisfiable') {
       res.setHeader('Content-Range', `bytes */${view.size}`);
       throw storageError('InvalidRange', 'The Range requested is not available.');
     }
     if (range) {
-      res.status(206);
+      status(res, 206);
       res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${view.size}`);
       res.setHeader('Content-Length', String(range.end - range.start + 1));
     } else {
-      res.status(200);
+      status(res, 200);
       res.setHeader('Content-Length', String(view.size));
     }
     if (req.method === 'HEAD') {
@@ -512,7 +515,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
     await sendBody(res, await store.read(view, range));
   }
 
-  function objectHeaders(res: Response, view: ObjectView): void {
+  function objectHeaders(res: ObjectResponse, view: ObjectView): void {
     const rec = view.record;
     res.setHeader('Last-Modified', httpDate(rec.lastModified));
     res.setHeader('X-Timestamp', swiftTimestamp(rec.lastModified));
@@ -524,7 +527,7 @@ export function swiftRouter(deps: SwiftRouterDeps): Router {
     for (const [k, v] of Object.entries(rec.meta)) res.setHeader(`X-Object-Meta-${k}`, v);
   }
 
-  return router;
+  return handle;
 }
 
 function objectListingEntry(o: ObjectRecord): Record<string, unknown> {

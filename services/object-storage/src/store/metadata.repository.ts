@@ -148,6 +148,7 @@ export class MetadataRepository implements MetadataStore {
 
   async close(): Promise<void> {
     await this.writes.idle();
+    await this.db.close?.();
   }
 
   // accounts
