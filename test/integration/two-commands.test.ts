@@ -4,7 +4,7 @@
  * processes on PostgreSQL, RabbitMQ and Redis. The openstack CLI drives both.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
   REDIS_TEST_URL,
   ROOT,
   freePort,
+  openstack,
   randomSigningKeys,
   runScript,
   startProcess,
@@ -38,6 +39,8 @@ describe('npm start (all-in-one)', () => {
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: npm, its shell and the service stop together.
+      detached: true,
     });
     child.stderr?.on('data', (b: Buffer) => (printed += b.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -59,7 +62,7 @@ describe('npm start (all-in-one)', () => {
   afterAll(async () => {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
+      process.kill(-child.pid!, 'SIGTERM');
       await exited;
     }
     rmSync(dataDir, { recursive: true, force: true });
@@ -71,6 +74,39 @@ describe('npm start (all-in-one)', () => {
     );
     expect(vars.OS_USERNAME).toBe('admin');
     await identityFlow(vars.OS_AUTH_URL, vars.OS_PASSWORD);
+  });
+
+  it('boots and deletes a server through the openstack CLI (image, server create --wait, delete --wait)', async () => {
+    const env = Object.fromEntries(
+      [...printed.matchAll(/export (OS_[A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    const file = join(dataDir, 'tiny.img');
+    writeFileSync(file, Buffer.alloc(4096, 1));
+    await openstack(
+      [
+        'image',
+        'create',
+        '--file',
+        file,
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        'aio-img',
+        '-f',
+        'json',
+      ],
+      env,
+    );
+    // m1.tiny is seeded by the compute migration.
+    const server = (await openstack(
+      ['server', 'create', '--flavor', 'm1.tiny', '--image', 'aio-img', '--wait', 'aio-vm', '-f', 'json'],
+      env,
+    )) as { id: string; status: string; 'OS-EXT-SRV-ATTR:host': string };
+    expect(server.status).toBe('ACTIVE');
+    expect(server['OS-EXT-SRV-ATTR:host']).toBe('allinone');
+    expect(await openstack(['server', 'delete', '--wait', 'aio-vm'], env)).toBeNull();
+    expect(await openstack(['server', 'list', '-f', 'json'], env)).toEqual([]);
   });
 });
 
