@@ -14,6 +14,7 @@ import {
 import { inTransaction, type DataSource } from '@strato/db';
 import type { Logger } from '@strato/log';
 import { applyStateEvent, type TrackedState } from './domain/instance-state';
+import { forUpdate } from './store/locks';
 import { enqueue, type OutboxRelay } from './outbox.relay';
 import { InstanceEntity, type InstanceRow } from './store';
 
@@ -37,7 +38,9 @@ export class InstanceEventHandlers {
 
   async stateChanged(event: PayloadOf<typeof instanceStateChanged>): Promise<void> {
     const queued = await inTransaction(this.deps.db, async (em) => {
-      const row = await em.findOne(InstanceEntity, { where: { id: event.instance_id } });
+      // Events of one instance are handled concurrently (prefetch): lock the row so that each
+      // applies to what the previous one committed, never to a stale read (last writer wins).
+      const row = await em.findOne(InstanceEntity, { where: { id: event.instance_id }, ...forUpdate(em) });
       if (!row) {
         this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
         return false;

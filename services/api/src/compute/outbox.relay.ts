@@ -37,15 +37,22 @@ export type SchedulePayload = InstanceSpec & {
 
 /** Writes a message into the outbox inside the caller's transaction. */
 export async function enqueue(em: EntityManager, message: OutboxMessage): Promise<void> {
-  const row: Omit<OutboxRow, 'seq'> = {
+  await em.insert(OutboxEntity, outboxRow(message) as never);
+}
+
+/** An outbox row for a message, tagged with the given request id (default: the current one). */
+export function outboxRow(
+  message: OutboxMessage,
+  requestId: string = currentRequestId() ?? newRequestId(),
+): Omit<OutboxRow, 'seq'> {
+  return {
     id: randomUUID(),
     messageType: message.type,
     host: message.host,
     payload: message.payload,
-    requestId: currentRequestId() ?? newRequestId(),
+    requestId,
     createdAt: new Date().toISOString(),
   };
-  await em.insert(OutboxEntity, row as never);
 }
 
 const BATCH = 200;

@@ -8,17 +8,25 @@ import type { Bus } from '@strato/bus';
 import { ComputeClient } from '@strato/contracts';
 import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
 import { AppError, conflict, invalid, notFound } from '@strato/errors';
-import type { Logger } from '@strato/log';
+import { currentRequestId, newRequestId, type Logger } from '@strato/log';
 import type { Caller } from './domain/caller';
 import { ACTION_TASK_STATE, assertActionAllowed, type InstanceAction } from './domain/instance-state';
-import { assertWithin, instancesAllowed } from './domain/quota';
+import { assertWithin, instancesAllowed, type InstanceUsage, type QuotaLimits } from './domain/quota';
 import { matchesInMemory, type ServerQuery } from './domain/server-query';
 import type { ImageLookup } from './domain/ports';
 import type { CachedHostList } from './adapters/host-directory.scheduler';
 import type { FlavorService } from './flavor.service';
-import { enqueue, type OutboxRelay, type SchedulePayload } from './outbox.relay';
+import { enqueue, outboxRow, type OutboxRelay, type SchedulePayload } from './outbox.relay';
+import { forUpdate } from './store/locks';
 import type { QuotaService } from './quota.service';
-import { InstanceEntity, KeypairEntity, ServerGroupEntity, type InstanceRow } from './store';
+import {
+  InstanceEntity,
+  KeypairEntity,
+  OutboxEntity,
+  ServerGroupEntity,
+  type InstanceRow,
+  type OutboxRow,
+} from './store';
 
 export interface NewServer {
   name: string;
@@ -66,7 +74,53 @@ function password(length = 12): string {
 
 const BATCH = 500;
 
+type AdmissionWork = (
+  em: EntityManager,
+  limits: QuotaLimits,
+  usage: InstanceUsage,
+  writes: PendingWrites,
+) => Promise<InstanceRow[]>;
+
+/**
+ * Inserts of a batch of boots, made together: one multi-row INSERT of instances and one of
+ * outbox rows, instead of two statements per boot. Rows are kept in order (instances before
+ * the outbox rows that announce them, as the relay reads the outbox in order).
+ */
+class PendingWrites {
+  private instances: Omit<InstanceRow, 'seq'>[] = [];
+  private messages: Omit<OutboxRow, 'seq'>[] = [];
+
+  constructor(private readonly em: EntityManager) {}
+
+  /** Queues an instance row; its seq is not known until flushed (0 until then, unused by callers). */
+  instance(row: Omit<InstanceRow, 'seq'>): InstanceRow {
+    this.instances.push(row);
+    return { ...row, seq: 0 };
+  }
+
+  outbox(row: Omit<OutboxRow, 'seq'>): void {
+    this.messages.push(row);
+  }
+
+  async flush(): Promise<void> {
+    const [instances, messages] = [this.instances, this.messages];
+    this.instances = [];
+    this.messages = [];
+    if (instances.length > 0) await this.em.insert(InstanceEntity, instances);
+    if (messages.length > 0) await this.em.insert(OutboxEntity, messages as never);
+  }
+}
+
+interface Admission {
+  work: AdmissionWork;
+  resolve: (rows: InstanceRow[]) => void;
+  reject: (err: unknown) => void;
+}
+
 export class ServerService {
+  /** Boots waiting for their project's next quota transaction (see admit). */
+  private readonly lanes = new Map<string, Admission[]>();
+
   constructor(
     private readonly deps: {
       db: DataSource;
@@ -114,14 +168,13 @@ export class ServerService {
     const adminPass = input.adminPass ?? password();
     const reservationId = `r-${randomBytes(4).toString('hex')}`;
 
-    const instances = await inTransaction(this.deps.db, async (em) => {
-      await this.deps.quotas.lockProject(em, caller.projectId);
-      const limits = await this.deps.quotas.limits(caller.projectId, em);
+    // Captured here: the batch this boot joins may run in another request's context.
+    const requestId = currentRequestId() ?? newRequestId();
+    const instances = await this.admit(caller.projectId, async (em, limits, usage, writes) => {
       assertWithin('metadata_items', limits.metadata_items, 0, Object.keys(input.metadata).length);
-      const usage = await this.deps.quotas.instanceUsage(caller.projectId, em);
       const count = instancesAllowed(limits, usage, flavor, input.minCount, input.maxCount);
       const group = input.groupId
-        ? await this.groupFor(em, caller, input.groupId, count, limits.server_group_members)
+        ? await this.groupFor(em, caller, input.groupId, count, limits.server_group_members, writes)
         : null;
       const now = new Date().toISOString();
       const rows: InstanceRow[] = [];
@@ -176,11 +229,7 @@ export class ServerService {
           accessIpv6: input.accessIPv6,
           configDrive: input.configDrive ? 'True' : '',
         };
-        const inserted = await em.insert(InstanceEntity, row);
-        rows.push({
-          ...row,
-          seq: Number((inserted.identifiers[0] as { seq?: number } | undefined)?.seq ?? 0),
-        });
+        rows.push(writes.instance(row));
         const payload: SchedulePayload = {
           instance_id: row.id,
           project_id: caller.projectId,
@@ -205,12 +254,70 @@ export class ServerService {
           attempt: 1,
           excluded_hosts: [],
         };
-        await enqueue(em, { type: 'scheduler.schedule_instance', host: null, payload });
+        writes.outbox(outboxRow({ type: 'scheduler.schedule_instance', host: null, payload }, requestId));
       }
+      usage.instances += count;
+      usage.cores += count * flavor.vcpus;
+      usage.ram += count * flavor.ramMb;
       return rows;
     });
     this.deps.relay.kick();
     return { instances, adminPass, reservationId };
+  }
+
+  /**
+   * Runs a boot's quota check and inserts in a transaction serialised per project (the
+   * project's advisory lock, taken by every quota-checked change). Boots of one project that
+   * arrive while such a transaction runs wait here, in memory, and then go together in the
+   * next one: one lock, one usage count and one commit for the lot, each boot checked against
+   * the usage left by those before it. A boot's own refusal (an AppError from its checks,
+   * thrown before it writes anything) fails only that boot; any other error fails the batch.
+   */
+  private admit(projectId: string, work: AdmissionWork): Promise<InstanceRow[]> {
+    return new Promise((resolve, reject) => {
+      let lane = this.lanes.get(projectId);
+      if (!lane) {
+        lane = [];
+        this.lanes.set(projectId, lane);
+        void this.drain(projectId, lane);
+      }
+      lane.push({ work, resolve, reject });
+    });
+  }
+
+  private async drain(projectId: string, lane: Admission[]): Promise<void> {
+    // Let the boots that arrived in the same tick join the first batch.
+    await Promise.resolve();
+    while (lane.length > 0) {
+      const batch = lane.splice(0);
+      const outcomes: ({ rows: InstanceRow[] } | { err: unknown })[] = [];
+      try {
+        await inTransaction(this.deps.db, async (em) => {
+          outcomes.length = 0;
+          await this.deps.quotas.lockProject(em, projectId);
+          const limits = await this.deps.quotas.limits(projectId, em);
+          const usage = await this.deps.quotas.instanceUsage(projectId, em);
+          const writes = new PendingWrites(em);
+          for (const admission of batch) {
+            try {
+              outcomes.push({ rows: await admission.work(em, limits, usage, writes) });
+            } catch (err) {
+              if (!(err instanceof AppError)) throw err;
+              outcomes.push({ err });
+            }
+          }
+          await writes.flush();
+        });
+        batch.forEach((a, i) => {
+          const outcome = outcomes[i]!;
+          if ('rows' in outcome) a.resolve(outcome.rows);
+          else a.reject(outcome.err);
+        });
+      } catch (err) {
+        for (const a of batch) a.reject(err);
+      }
+    }
+    this.lanes.delete(projectId);
   }
 
   private async groupFor(
@@ -219,7 +326,9 @@ export class ServerService {
     groupId: string,
     adding: number,
     maxMembers: number,
+    writes: PendingWrites,
   ): Promise<SchedulePayload['server_group']> {
+    await writes.flush(); // members admitted earlier in this batch count too
     const group = await em.findOne(ServerGroupEntity, { where: { id: groupId } });
     if (!group || (group.projectId !== caller.projectId && !caller.admin)) {
       throw invalid(`Invalid server group ${groupId}: it could not be found.`);
@@ -236,9 +345,13 @@ export class ServerService {
     };
   }
 
-  /** A live instance the caller may see (admins see every project's). */
+  /**
+   * A live instance the caller may see (admins see every project's). Inside a transaction
+   * (em given) the row is locked until it ends, as instance events lock it too.
+   */
   async get(caller: Caller, id: string, em: EntityManager = this.deps.db.manager): Promise<InstanceRow> {
-    const row = await em.findOne(InstanceEntity, { where: { id, deleted: false } });
+    const lock = em === this.deps.db.manager ? {} : forUpdate(em);
+    const row = await em.findOne(InstanceEntity, { where: { id, deleted: false }, ...lock });
     if (!row || (row.projectId !== caller.projectId && !caller.admin)) throw instanceNotFound(id);
     return row;
   }
