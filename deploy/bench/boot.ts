@@ -1,0 +1,394 @@
+/**
+ * npm run bench:boot — boots BENCH_SERVERS servers (default 100) through POST /servers at
+ * BENCH_CONCURRENCY (default 10) against a running stack and prints: servers/s until all are
+ * ACTIVE, p50/p99 of POST /servers, p50/p99 of GET /servers/detail while booting and after
+ * (with every server there), the time to delete them all (until the list is empty), and the
+ * RSS of every process it started, at idle before the run and after it. Figures are printed,
+ * never asserted.
+ *
+ * Modes (BENCH_MODE: all-in-one, multi-process or both, the default):
+ * - all-in-one: deploy/all-in-one.ts with a temp DATA_DIR (SQLite, in-memory bus and cache)
+ *   and its one agent on libvirt's test:///default with a big inventory override;
+ * - multi-process: PostgreSQL, RabbitMQ and Redis; api, scheduler, image, object-storage and
+ *   2 compute agents (test:///default, each its own process) as separate processes.
+ *
+ * Every service is started with tsx, which may run it in a child node process beside an esbuild
+ * helper: the RSS table shows the service's own node process and, apart, what the tsx
+ * launcher adds (a deployment would run node with the tsx loader, or compiled JS, directly).
+ */
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { allInOneEnv, startProcess, type ServiceProcess } from '../../test/support/stack';
+import {
+  ComputeApi,
+  adminToken,
+  startComputeStack,
+  type ComputeStack,
+} from '../../test/support/compute-stack';
+import { bareHttpBaseline, fmt, percentile, rssMiB } from './lib';
+
+const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
+const MODE = process.env.BENCH_MODE ?? 'both';
+/**
+ * How often the boot phase lists servers (GET /servers/detail) to see them ACTIVE, as a
+ * dashboard would; also the resolution of the boot time. Listing 100 servers costs the api
+ * real work, so a tighter loop would measure the poller more than the boots.
+ */
+const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100);
+/** Inventory per agent: room for every benchmark server with the flavor below. */
+const BIG_INVENTORY = {
+  VCPUS: '100000',
+  MEMORY_MB: '10000000',
+  DISK_GB: '100000',
+  RESERVED_HOST_MEMORY_MB: '0',
+};
+
+interface Target {
+  label: string;
+  computePort: number;
+  imageUrl: string;
+  identityUrl: string;
+  password: string;
+  procs: ServiceProcess[];
+}
+
+// ---------------------------------------------------------------- HTTP with timing
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+
+function request(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString(),
+            ms: performance.now() - t0,
+          }),
+        );
+      },
+    );
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+function stats(latencies: number[]): string {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return `p50 ${percentile(sorted, 50).toFixed(1).padStart(7)} ms   p99 ${percentile(sorted, 99)
+    .toFixed(1)
+    .padStart(7)} ms   (${sorted.length} requests)`;
+}
+
+// ---------------------------------------------------------------- RSS
+
+interface Usage {
+  service: number;
+  launcher: number;
+}
+
+/**
+ * RSS of a started service: its node process and, apart, the tsx launcher (node …/tsx/dist/cli.mjs,
+ * when tsx runs the service in a child) and esbuild helpers, if any.
+ */
+function processTreeRss(pid: number): Usage {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const tree: number[] = [];
+  const walk = (p: number) => {
+    tree.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  let service = 0;
+  let launcher = 0;
+  for (const p of tree) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      const rss = rssMiB(p);
+      if (cmd.includes('tsx/dist/cli.mjs') || cmd.includes('esbuild')) launcher += rss;
+      else service += rss;
+    } catch {
+      // gone
+    }
+  }
+  return { service, launcher };
+}
+
+function rssTable(procs: ServiceProcess[]): { lines: string[]; total: number; launcher: number } {
+  let total = 0;
+  let launcher = 0;
+  const lines = procs.map((p) => {
+    const u = processTreeRss(p.child.pid!);
+    total += u.service;
+    launcher += u.launcher;
+    return `    ${p.name.padEnd(28)} ${u.service.toFixed(0).padStart(5)} MiB`;
+  });
+  return { lines, total, launcher };
+}
+
+function printRss(label: string, procs: ServiceProcess[]): void {
+  const t = rssTable(procs);
+  console.log(`  RSS ${label}:`);
+  for (const l of t.lines) console.log(l);
+  console.log(
+    `    ${'all services together'.padEnd(28)} ${t.total.toFixed(0).padStart(5)} MiB` +
+      `   (+ ${t.launcher.toFixed(0)} MiB of tsx launchers and esbuild helpers)`,
+  );
+}
+
+// ---------------------------------------------------------------- the run
+
+async function prepare(
+  t: Target,
+): Promise<{ headers: Record<string, string>; flavor: string; image: string }> {
+  const auth = await adminToken(t.identityUrl, t.password);
+  const api = new ComputeApi(`http://127.0.0.1:${t.computePort}/v2.1`, auth.token);
+  await api.ok('PUT', `/os-quota-sets/${auth.projectId}`, {
+    quota_set: { instances: -1, cores: -1, ram: -1 },
+  });
+  const flavor = (
+    await api.ok<{ flavor: { id: string } }>('POST', '/flavors', {
+      flavor: { name: 'bench.tiny', vcpus: 1, ram: 64, disk: 1 },
+    })
+  ).flavor.id;
+  const headers = { 'x-auth-token': auth.token };
+  const created = await fetch(`${t.imageUrl}/v2/images`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', disk_format: 'raw', container_format: 'bare' }),
+  });
+  const image = ((await created.json()) as { id: string }).id;
+  const upload = await fetch(`${t.imageUrl}/v2/images/${image}/file`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': 'application/octet-stream' },
+    body: Buffer.alloc(64 * 1024, 1),
+  });
+  if (upload.status !== 204) throw new Error(`image upload: ${upload.status} ${await upload.text()}`);
+  return { headers, flavor, image };
+}
+
+async function settle(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+async function bench(t: Target): Promise<void> {
+  const { headers, flavor, image } = await prepare(t);
+  const port = t.computePort;
+  // One warm-up boot and delete, so that caches and connections are as in steady state.
+  const warm = await request(
+    port,
+    'POST',
+    '/v2.1/servers',
+    headers,
+    JSON.stringify({ server: { name: 'warm-up', flavorRef: flavor, imageRef: image } }),
+  );
+  const warmId = (JSON.parse(warm.body) as { server: { id: string } }).server.id;
+  for (;;) {
+    const s = await request(port, 'GET', `/v2.1/servers/${warmId}`, headers);
+    if ((JSON.parse(s.body) as { server: { status: string } }).server.status !== 'BUILD') break;
+    await settle(20);
+  }
+  await request(port, 'DELETE', `/v2.1/servers/${warmId}`, headers);
+  for (;;) {
+    if ((await request(port, 'GET', `/v2.1/servers/${warmId}`, headers)).status === 404) break;
+    await settle(20);
+  }
+  await settle(3000);
+
+  console.log(`\n${t.label}`);
+  printRss('at idle, before the run', t.procs);
+
+  // Boot: CONCURRENCY workers POST until SERVERS are accepted; a poller lists until all are ACTIVE.
+  const posts: number[] = [];
+  const listsWhileBooting: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < SERVERS) {
+      const i = next++;
+      const r = await request(
+        port,
+        'POST',
+        '/v2.1/servers',
+        headers,
+        JSON.stringify({ server: { name: `bench-${i}`, flavorRef: flavor, imageRef: image } }),
+      );
+      posts.push(r.ms);
+      if (r.status !== 202) {
+        failures++;
+        if (failures <= 3) console.log(`  POST /servers ${r.status}: ${r.body.slice(0, 300)}`);
+      }
+    }
+  };
+  let active = 0;
+  let errors = 0;
+  const poller = async () => {
+    for (;;) {
+      const r = await request(port, 'GET', '/v2.1/servers/detail?limit=1000', headers);
+      listsWhileBooting.push(r.ms);
+      const servers = (JSON.parse(r.body) as { servers: { status: string }[] }).servers;
+      active = servers.filter((s) => s.status === 'ACTIVE').length;
+      errors = servers.filter((s) => s.status === 'ERROR').length;
+      if (active + errors >= SERVERS - failures && next >= SERVERS) return;
+      if (performance.now() - started > 300_000) throw new Error(`not all ACTIVE after 300 s: ${active}`);
+      await settle(POLL_MS);
+    }
+  };
+  const posting = Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await Promise.all([posting, poller()]);
+  const bootSeconds = (performance.now() - started) / 1000;
+
+  // Lists with every server there, at the same concurrency.
+  const listsAfter: number[] = [];
+  const until = performance.now() + 3000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        listsAfter.push((await request(port, 'GET', '/v2.1/servers/detail', headers)).ms);
+      }
+    }),
+  );
+
+  // Delete all, then wait for an empty list.
+  const list = JSON.parse((await request(port, 'GET', '/v2.1/servers?limit=1000', headers)).body) as {
+    servers: { id: string }[];
+  };
+  const ids = list.servers.map((s) => s.id);
+  const deletes: number[] = [];
+  const deleteStarted = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
+        deletes.push((await request(port, 'DELETE', `/v2.1/servers/${id}`, headers)).ms);
+      }
+    }),
+  );
+  for (;;) {
+    const r = await request(port, 'GET', '/v2.1/servers?limit=1000', headers);
+    if ((JSON.parse(r.body) as { servers: unknown[] }).servers.length === 0) break;
+    await settle(10);
+  }
+  const deleteSeconds = (performance.now() - deleteStarted) / 1000;
+
+  console.log(
+    `  boot ${SERVERS} servers at concurrency ${CONCURRENCY}: ${(SERVERS / bootSeconds).toFixed(1)} servers/s ` +
+      `(${bootSeconds.toFixed(2)} s until all ACTIVE; ${active} ACTIVE, ${errors} ERROR, ${failures} POST failures)`,
+  );
+  console.log(`  POST /servers                          ${stats(posts)}`);
+  console.log(`  GET /servers/detail while booting      ${stats(listsWhileBooting)}`);
+  console.log(`  GET /servers/detail, ${SERVERS} servers (c=${CONCURRENCY}) ${stats(listsAfter)}`);
+  console.log(
+    `  delete all: ${deleteSeconds.toFixed(2)} s until the list is empty   (DELETE ${stats(deletes)})`,
+  );
+  await settle(3000);
+  printRss('at idle, after the run', t.procs);
+}
+
+async function allInOne(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'strato-bench-boot-'));
+  const env = await allInOneEnv(dataDir);
+  const proc = await startProcess(
+    'all-in-one',
+    'deploy/all-in-one.ts',
+    { ...env, LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY, ...profileEnv('all-in-one') },
+    `http://127.0.0.1:${env.IDENTITY_PORT}/readyz`,
+  );
+  try {
+    await bench({
+      label: 'all-in-one (SQLite, in-memory bus and cache, 1 agent on test:///default)',
+      computePort: Number(env.COMPUTE_PORT),
+      imageUrl: env.IMAGE_PUBLIC_URL!,
+      identityUrl: env.IDENTITY_PUBLIC_URL!,
+      password: readFileSync(join(dataDir, 'admin-password'), 'utf8').trim(),
+      procs: [proc],
+    });
+  } finally {
+    await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function multiProcess(): Promise<void> {
+  let stack: ComputeStack | null = null;
+  try {
+    stack = await startComputeStack({
+      apiEnv: profileEnv('api'),
+      schedulerEnv: profileEnv('scheduler'),
+      agentEnv: { LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY },
+      agents: [{ hosts: ['bench1', 'bench2'] }],
+    });
+    await bench({
+      label:
+        'multi-process (PostgreSQL, RabbitMQ, Redis; api, scheduler, image, object-storage, 2 agents on test:///default)',
+      computePort: stack.computePort,
+      imageUrl: stack.env.IMAGE_PUBLIC_URL!,
+      identityUrl: stack.identityUrl,
+      password: stack.password,
+      procs: stack.procs,
+    });
+  } finally {
+    await stack?.stop();
+  }
+}
+
+/** BENCH_CPU_PROF=<dir>: the named processes write V8 CPU profiles under <dir>/<name> when they stop. */
+function profileEnv(name: string): Record<string, string> {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir
+    ? {
+        NODE_OPTIONS: `--import tsx --import ${pathToFileURL(join(__dirname, 'cpu-profile.ts')).href}`,
+        CPU_PROF_DIR: join(dir, name),
+      }
+    : {};
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `bench:boot on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}): ${SERVERS} servers, concurrency ${CONCURRENCY}`,
+  );
+  const bare = await bareHttpBaseline({ concurrency: CONCURRENCY, seconds: 3 });
+  console.log("\nthis machine's own limit");
+  console.log(`  empty Node.js HTTP server (c=${CONCURRENCY}) ${fmt(bare)}`);
+  if (MODE === 'all-in-one' || MODE === 'both') await allInOne();
+  if (MODE === 'multi-process' || MODE === 'both') await multiProcess();
+  agent.destroy();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
