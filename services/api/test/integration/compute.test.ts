@@ -265,7 +265,7 @@ describe('server boot', () => {
     expect(asAdmin.body.server).toMatchObject({
       'OS-EXT-SRV-ATTR:host': h.back.placement.get(id),
       'OS-EXT-SRV-ATTR:hypervisor_hostname': h.back.placement.get(id),
-      'OS-EXT-SRV-ATTR:instance_name': expect.stringMatching(/^instance-[0-9a-f]{8}$/),
+      'OS-EXT-SRV-ATTR:instance_name': `instance-${id}`,
       'OS-EXT-SRV-ATTR:user_data': 'IyEvYmluL3NoCg==',
       host_status: 'UP',
       locked: false,

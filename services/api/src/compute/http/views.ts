@@ -121,7 +121,8 @@ export function serverView(row: InstanceRow, ctx: ServerViewContext): Record<str
   if (admin) {
     Object.assign(view, {
       'OS-EXT-SRV-ATTR:host': row.host,
-      'OS-EXT-SRV-ATTR:instance_name': row.host ? `instance-${row.seq.toString(16).padStart(8, '0')}` : '',
+      // The libvirt domain's own name, so an operator finds it with virsh.
+      'OS-EXT-SRV-ATTR:instance_name': row.host ? `instance-${row.id}` : '',
       'OS-EXT-SRV-ATTR:hypervisor_hostname': row.host,
     });
     if (mv.atLeast(3)) {
