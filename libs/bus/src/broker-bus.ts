@@ -216,7 +216,8 @@ export class BrokerBus implements Bus {
         headers: {},
         correlationId: envelope.id,
         replyTo,
-        expirationMs: timeoutMs,
+        // Expires when the caller stops waiting (time spent getting here included).
+        expirationMs: Math.max(1, deadline - Date.now()),
       };
       const routed = {
         exchange: options.exchange ?? this.exchange,

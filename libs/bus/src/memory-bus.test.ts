@@ -59,6 +59,7 @@ describe('MemoryBus', () => {
     await expect(
       a.call('later', { type: 'x.later', version: 1, payload: {} }, { timeoutMs: 50 }),
     ).rejects.toMatchObject({ kind: 'Timeout' });
+    await new Promise((r) => setTimeout(r, 20)); // well past the request's expiry
     await b.serve('later', handler);
     await new Promise((r) => setTimeout(r, 50));
     expect(handler).not.toHaveBeenCalled();
