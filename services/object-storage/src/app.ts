@@ -8,6 +8,7 @@ import express from 'express';
 import { TokenService, parseSigningKeys } from '@strato/auth';
 import {
   createMetrics,
+  listen,
   httpMetrics,
   notFoundHandler,
   probes,
@@ -27,7 +28,7 @@ import type { ObjectStorageConfig } from './config';
 import { ObjectStoreService } from './domain/object-store.service';
 import { objectStorageErrors } from './http/errors';
 import { s3Handler } from './http/s3.router';
-import { listenHandler, objectPortHandler } from './http/server';
+import { objectPortHandler } from './http/server';
 import { swiftHandler, swiftInfo } from './http/swift.router';
 import { objectStorageMigrations } from './store/migrations';
 import { MetadataRepository } from './store/metadata.repository';
@@ -114,7 +115,7 @@ export async function createObjectStorageService(
     async start() {
       await store.init();
       const startedAt = Date.now();
-      server = await listenHandler(handler, config.OBJECT_STORE_PORT, config.BIND_HOST);
+      server = await listen(handler, config.OBJECT_STORE_PORT, config.BIND_HOST);
       server.server.requestTimeout = 0;
       log.info({ port: server.port }, 'object storage (Swift and S3) listening');
       sweep = store.sweepOrphans(startedAt).then(

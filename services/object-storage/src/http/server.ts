@@ -4,10 +4,8 @@
  * /info, unknown paths) go to a small express app. Every request gets its request id and
  * its duration metric first, as express middleware would give it.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Express, Request, RequestHandler, Response } from 'express';
-import type { RunningServer } from '@strato/http';
 import type { Logger } from '@strato/log';
 import { looksLikeS3 } from '../auth/sigv4';
 import { splitUrl, type ObjectRequest } from './common';
@@ -48,35 +46,4 @@ export function objectPortHandler(deps: ObjectPortDeps): (req: IncomingMessage, 
   );
   // node:http always sets the method of a request it received
   return (req, res) => chain(req as ObjectRequest, res);
-}
-
-/** Listens like @strato/http's listen, for a plain handler. */
-export function listenHandler(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  port: number,
-  host: string,
-): Promise<RunningServer> {
-  const server = createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const actual = (server.address() as AddressInfo).port;
-      resolve({
-        server,
-        port: actual,
-        close: (graceMs = 10_000) =>
-          new Promise<void>((done) => {
-            const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-            server.close(() => {
-              clearTimeout(timer);
-              done();
-            });
-            server.closeIdleConnections();
-          }),
-      });
-    });
-  });
 }
