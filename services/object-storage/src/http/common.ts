@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { storageError } from '../domain/errors';
-import type { ObjectBody } from '../domain/object-store.service';
+import { parseRange } from '../domain/conditions';
+import type { ObjectBody, ObjectStoreService, ObjectView } from '../domain/object-store.service';
 import type { UserMeta } from '../domain/records';
 
 /** What the object-storage handlers know about a request beyond node's own fields. */
@@ -188,4 +189,36 @@ export function xmlEscape(s: string): string {
         return `&#${c.charCodeAt(0)};`;
     }
   });
+}
+
+/**
+ * The body of an object GET or HEAD, shared by Swift and S3: Accept-Ranges, a Range as 206
+ * (or InvalidRange with a Content-Range of the whole size, in the API's own words), then the bytes.
+ */
+export async function sendObject(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: Pick<ObjectStoreService, 'read'>,
+  view: ObjectView,
+  unsatisfiableMessage: string,
+): Promise<void> {
+  res.setHeader('Accept-Ranges', 'bytes');
+  const range = parseRange(header(req, 'range'), view.size);
+  if (range === 'unsatisfiable') {
+    res.setHeader('Content-Range', `bytes */${view.size}`);
+    throw storageError('InvalidRange', unsatisfiableMessage);
+  }
+  if (range) {
+    status(res, 206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${view.size}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  } else {
+    status(res, 200);
+    res.setHeader('Content-Length', String(view.size));
+  }
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  await sendBody(res, await store.read(view, range));
 }

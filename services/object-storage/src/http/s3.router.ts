@@ -20,7 +20,7 @@ import {
   verifySigV4,
   type SigV4Auth,
 } from '../auth/sigv4';
-import { evaluateConditions, parseRange } from '../domain/conditions';
+import { evaluateConditions } from '../domain/conditions';
 import { storageError } from '../domain/errors';
 import type { ListEntry } from '../domain/listing';
 import { checkBucketName, checkObjectName, decodePathComponent, isValidBucketName } from '../domain/names';
@@ -32,7 +32,7 @@ import {
   discardBody,
   header,
   httpDate,
-  sendBody,
+  sendObject,
   status,
   userMeta,
   xmlEscape,
@@ -696,25 +696,7 @@ export function s3Handler(
       const v = query.get(param);
       if (v !== null) res.setHeader(header, v);
     }
-    res.setHeader('Accept-Ranges', 'bytes');
-    const range = parseRange(header(req, 'range'), view.size);
-    if (range === 'unsatisfiable') {
-      res.setHeader('Content-Range', `bytes */${view.size}`);
-      throw storageError('InvalidRange', 'The requested range is not satisfiable');
-    }
-    if (range) {
-      status(res, 206);
-      res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${view.size}`);
-      res.setHeader('Content-Length', String(range.end - range.start + 1));
-    } else {
-      status(res, 200);
-      res.setHeader('Content-Length', String(view.size));
-    }
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    await sendBody(res, await store.read(view, range));
+    await sendObject(req, res, store, view, 'The requested range is not satisfiable');
   }
 
   return handle;

@@ -4,7 +4,7 @@
  */
 import { isAdmin, type TokenService } from '@strato/auth';
 import { forbidden, unauthorized } from '@strato/errors';
-import { evaluateConditions, parseRange } from '../domain/conditions';
+import { evaluateConditions } from '../domain/conditions';
 import { storageError } from '../domain/errors';
 import type { ListEntry } from '../domain/listing';
 import { checkContainerName, checkObjectName, decodePathComponent } from '../domain/names';
@@ -19,7 +19,7 @@ import {
   listingDate,
   metaPatch,
   readSmallBody,
-  sendBody,
+  sendObject,
   sendJson,
   splitUrl,
   status,
@@ -494,25 +494,7 @@ export function swiftHandler(
     }
     if (outcome === 'failed') throw storageError('PreconditionFailed', 'Precondition Failed');
     res.setHeader('Content-Type', rec.contentType);
-    res.setHeader('Accept-Ranges', 'bytes');
-    const range = parseRange(header(req, 'range'), view.size);
-    if (range === 'unsatisfiable') {
-      res.setHeader('Content-Range', `bytes */${view.size}`);
-      throw storageError('InvalidRange', 'The Range requested is not available.');
-    }
-    if (range) {
-      status(res, 206);
-      res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${view.size}`);
-      res.setHeader('Content-Length', String(range.end - range.start + 1));
-    } else {
-      status(res, 200);
-      res.setHeader('Content-Length', String(view.size));
-    }
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    await sendBody(res, await store.read(view, range));
+    await sendObject(req, res, store, view, 'The Range requested is not available.');
   }
 
   function objectHeaders(res: ObjectResponse, view: ObjectView): void {
