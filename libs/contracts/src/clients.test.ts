@@ -7,43 +7,11 @@ import { buildInstance, getConsoleOutput, rebootInstance } from './compute.messa
 import { releaseClaim, scheduleInstance } from './scheduler.messages';
 import { instanceStateChanged } from './events.messages';
 import { computeQueues, schedulerQueues } from './topology';
-import type { InstanceSpec } from './common';
+import { sampleInstanceSpec } from './testing';
 
 const log = createLogger('contracts-test', { level: 'silent' });
 
-function instanceSpec(overrides: Partial<InstanceSpec> = {}): InstanceSpec {
-  return {
-    instance_id: randomUUID(),
-    project_id: 'p1',
-    user_id: 'u1',
-    display_name: 'vm1',
-    flavor: {
-      id: 'f1',
-      name: 'm1.tiny',
-      vcpus: 1,
-      ram_mb: 512,
-      disk_gb: 1,
-      ephemeral_gb: 0,
-      swap_mb: 0,
-      extra_specs: {},
-    },
-    image: {
-      id: 'img1',
-      name: 'cirros',
-      disk_format: 'qcow2',
-      container_format: 'bare',
-      size: null,
-      checksum: null,
-      min_ram_mb: 0,
-      min_disk_gb: 0,
-      properties: {},
-    },
-    metadata: {},
-    user_data: null,
-    key_data: null,
-    ...overrides,
-  };
-}
+const instanceSpec = sampleInstanceSpec;
 
 function waitFor<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

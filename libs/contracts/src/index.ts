@@ -14,3 +14,4 @@ export * from './clients';
 export * from './heartbeat';
 export { ALL_CONTRACTS } from './registry';
 export { fingerprint, fingerprintKey } from './fingerprint';
+export * from './testing';

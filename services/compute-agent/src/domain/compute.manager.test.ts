@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { POWER_STATE } from '@strato/contracts';
+import { POWER_STATE, sampleFlavor, sampleImage, sampleInstanceSpec } from '@strato/contracts';
 import { createLogger } from '@strato/log';
 import { FakeDriver } from '../driver/fake.driver';
 import { ComputeManager, type AgentOutbox, type BuildRequest, type StateChanged } from './compute.manager';
@@ -8,34 +8,10 @@ const log = createLogger('manager-test', { level: 'silent' });
 
 function buildRequest(overrides: Partial<BuildRequest> = {}): BuildRequest {
   return {
-    instance_id: randomUUID(),
-    project_id: 'p1',
-    user_id: 'u1',
-    display_name: 'vm1',
-    flavor: {
-      id: 'f1',
-      name: 'm1.tiny',
-      vcpus: 1,
-      ram_mb: 128,
-      disk_gb: 1,
-      ephemeral_gb: 0,
-      swap_mb: 0,
-      extra_specs: {},
-    },
-    image: {
-      id: 'img',
-      name: null,
-      disk_format: null,
-      container_format: null,
-      size: null,
-      checksum: null,
-      min_ram_mb: 0,
-      min_disk_gb: 0,
-      properties: {},
-    },
-    metadata: {},
-    user_data: null,
-    key_data: null,
+    ...sampleInstanceSpec({
+      flavor: sampleFlavor({ ram_mb: 128 }),
+      image: sampleImage({ id: 'img', name: null, disk_format: null, container_format: null }),
+    }),
     host: 'node1',
     attempt: 1,
     ...overrides,

@@ -1,5 +1,6 @@
 /** Small real objects for the scheduler's tests. */
 import { randomUUID } from 'node:crypto';
+import { sampleFlavor, sampleImage, sampleScheduleRequest } from '@strato/contracts';
 import type { HostState, PlacementRequest } from '../domain/model';
 import type { ScheduleRequest } from '../domain/placement.service';
 
@@ -45,41 +46,14 @@ export function placementRequest(overrides: Partial<PlacementRequest> = {}): Pla
 }
 
 export function scheduleRequest(overrides: Partial<ScheduleRequest> = {}): ScheduleRequest {
-  return {
-    instance_id: randomUUID(),
+  return sampleScheduleRequest({
     project_id: 'project-1',
     user_id: 'user-1',
     display_name: 'vm',
-    flavor: {
-      id: 'f1',
-      name: 'm1.small',
-      vcpus: 1,
-      ram_mb: 512,
-      disk_gb: 1,
-      ephemeral_gb: 0,
-      swap_mb: 0,
-      extra_specs: {},
-    },
-    image: {
-      id: 'image-1',
-      name: 'cirros',
-      disk_format: 'qcow2',
-      container_format: 'bare',
-      size: null,
-      checksum: null,
-      min_ram_mb: 0,
-      min_disk_gb: 0,
-      properties: {},
-    },
-    metadata: {},
-    user_data: null,
-    key_data: null,
-    availability_zone: null,
-    server_group: null,
-    attempt: 1,
-    excluded_hosts: [],
+    flavor: sampleFlavor({ name: 'm1.small' }),
+    image: sampleImage({ id: 'image-1' }),
     ...overrides,
-  };
+  });
 }
 
 /** A host report payload for `host` with the given capacity. */
