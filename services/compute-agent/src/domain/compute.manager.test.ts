@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { POWER_STATE, sampleFlavor, sampleImage, sampleInstanceSpec } from '@strato/contracts';
 import { createLogger } from '@strato/log';
+import { guestSpec } from '../driver/driver.contract';
 import { FakeDriver } from '../driver/fake.driver';
 import { ComputeManager, type AgentOutbox, type BuildRequest, type StateChanged } from './compute.manager';
 
@@ -133,16 +134,7 @@ describe('ComputeManager', () => {
 
   it('reports the guests libvirt has at start, for the api to reconcile', async () => {
     const req = buildRequest();
-    await driver.spawn({
-      instanceId: req.instance_id,
-      projectId: 'p',
-      displayName: 'x',
-      flavorName: 'f',
-      vcpus: 1,
-      memoryMb: 1,
-      rootDiskGb: 0,
-      imageId: 'i',
-    });
+    await driver.spawn(guestSpec({ instanceId: req.instance_id }));
     expect(await manager.reconcile()).toBe(1);
     expect(outbox.reports[0]!.instances).toEqual([
       { instance_id: req.instance_id, power_state: POWER_STATE.RUNNING },

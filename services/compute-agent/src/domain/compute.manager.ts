@@ -129,7 +129,14 @@ export class ComputeManager {
           vcpus: request.flavor.vcpus,
           memoryMb: request.flavor.ram_mb,
           rootDiskGb: request.flavor.disk_gb,
+          ephemeralGb: request.flavor.ephemeral_gb,
+          extraSpecs: request.flavor.extra_specs,
           imageId: request.image.id,
+          image: request.image,
+          metadata: request.metadata,
+          userData: request.user_data,
+          keyData: request.key_data,
+          keyName: null,
         });
       } catch (err) {
         const failure = toAppError(err);

@@ -4,7 +4,7 @@
  * cannot drift from the real thing.
  */
 import { randomUUID } from 'node:crypto';
-import { POWER_STATE } from '@strato/contracts';
+import { POWER_STATE, sampleImage } from '@strato/contracts';
 import type { GuestSpec, HypervisorDriver } from './hypervisor-driver';
 
 export function guestSpec(overrides: Partial<GuestSpec> = {}): GuestSpec {
@@ -16,7 +16,14 @@ export function guestSpec(overrides: Partial<GuestSpec> = {}): GuestSpec {
     vcpus: 1,
     memoryMb: 128,
     rootDiskGb: 1,
+    ephemeralGb: 0,
+    extraSpecs: {},
     imageId: 'image-1',
+    image: sampleImage({ id: 'image-1' }),
+    metadata: {},
+    userData: null,
+    keyData: null,
+    keyName: null,
     ...overrides,
   };
 }

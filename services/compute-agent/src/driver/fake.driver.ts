@@ -2,6 +2,7 @@
  * An in-memory hypervisor (like nova's virt/fake.py): same contract as LibvirtDriver, no
  * libvirt. For unit tests and the all-in-one's "simulated hypervisor" fallback.
  */
+import { writeFile } from 'node:fs/promises';
 import { AppError } from '@strato/errors';
 import { POWER_STATE, type PowerState } from '@strato/contracts';
 import {
@@ -12,6 +13,7 @@ import {
   type HostInventory,
   type HypervisorDriver,
   type RebootType,
+  type SnapshotFile,
 } from './hypervisor-driver';
 
 interface FakeGuest {
@@ -96,6 +98,15 @@ export class FakeDriver implements HypervisorDriver {
     const guest = this.guest(instanceId);
     guest.log.push(`fake guest rebooted (${type})`);
     guest.power = POWER_STATE.RUNNING;
+  }
+
+  /** A fake disk: a small file naming the guest and its image, so uploads have content. */
+  async snapshot(instanceId: string, destFile: string): Promise<SnapshotFile> {
+    const guest = this.guest(instanceId);
+    const content = Buffer.from(`strato fake disk of ${instanceId} from image ${guest.spec.imageId}\n`);
+    await writeFile(destFile, content);
+    guest.log.push('fake guest disk snapshotted');
+    return { format: 'raw', size: content.length };
   }
 
   async getInfo(instanceId: string): Promise<GuestInfo> {

@@ -9,7 +9,7 @@
  *   already exists), 'Invalid' (a spec the hypervisor refuses), 'Unavailable' (the
  *   hypervisor cannot be reached; retryable), 'Internal' (anything else).
  */
-import type { PowerState } from '@strato/contracts';
+import type { Image, PowerState } from '@strato/contracts';
 
 export interface GuestSpec {
   /** The instance UUID: the guest's identity. */
@@ -22,7 +22,28 @@ export interface GuestSpec {
   memoryMb: number;
   /** Root disk size (0 = the image's own size). */
   rootDiskGb: number;
+  /** Ephemeral disk size (0 = none). */
+  ephemeralGb: number;
+  /** The flavor's extra_specs as Nova names them (quota:cpu_shares, hw:cpu_policy, ...). */
+  extraSpecs: Readonly<Record<string, string>>;
   imageId: string;
+  /** The image to boot: checksum, format, size, properties (kernel_id, ramdisk_id, ...). */
+  image: Image;
+  /** Server metadata (goes to the config drive's meta_data.json). */
+  metadata: Readonly<Record<string, string>>;
+  /** Base64 user data for the config drive, when given. */
+  userData: string | null;
+  /** The key pair's public key for the config drive, when the server has one. */
+  keyData: string | null;
+  /** The key pair's name, when the server has one. */
+  keyName: string | null;
+}
+
+/** What snapshot() wrote: a standalone disk image (no backing file). */
+export interface SnapshotFile {
+  format: 'qcow2' | 'raw';
+  /** Bytes written. */
+  size: number;
 }
 
 export interface GuestInfo {
@@ -86,6 +107,13 @@ export interface HypervisorDriver {
 
   /** SOFT asks the guest to reboot; HARD stops and starts it. A stopped guest is started. */
   reboot(instanceId: string, type: RebootType): Promise<void>;
+
+  /**
+   * Writes a standalone, flattened copy of the guest's root disk (backing chain merged) to
+   * destFile, consistent as of the call (a running guest is paused for the copy or copied
+   * through the hypervisor, then resumed in its former state). 'NotFound' if there is none.
+   */
+  snapshot(instanceId: string, destFile: string): Promise<SnapshotFile>;
 
   /** The guest's state; 'NotFound' if there is none. */
   getInfo(instanceId: string): Promise<GuestInfo>;

@@ -38,6 +38,7 @@ import {
   type HostInventory,
   type HypervisorDriver,
   type RebootType,
+  type SnapshotFile,
 } from './hypervisor-driver';
 
 const NAME_PREFIX = 'instance-';
@@ -324,6 +325,11 @@ export class LibvirtDriver implements HypervisorDriver {
       await this.run(`start ${instanceId}`, () => this.conn.start(ref));
     }
     await this.note(instanceId, `guest rebooted (${type})`);
+  }
+
+  snapshot(instanceId: string, _destFile: string): Promise<SnapshotFile> {
+    // TODO(issue 5): flatten the root disk overlay with qemu-img convert.
+    return Promise.reject(new AppError('Invalid', `snapshots of ${instanceId} are not supported yet`));
   }
 
   private info(instanceId: string, d: DomainInfo): GuestInfo {
