@@ -12,9 +12,9 @@
  * - multi-process: PostgreSQL, RabbitMQ and Redis; api, scheduler, image, object-storage and
  *   2 compute agents (test:///default, each its own process) as separate processes.
  *
- * Every service is started with tsx, which may run it in a child node process beside an esbuild
- * helper: the RSS table shows the service's own node process and, apart, what the tsx
- * launcher adds (a deployment would run node with the tsx loader, or compiled JS, directly).
+ * Services run as a deployment runs them: compiled first (npm run build), then `node dist/<name>.js`
+ * with no TypeScript loader. The RSS table shows each service's process and, apart, any
+ * launcher or esbuild helper beneath it (none when running compiled).
  */
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -28,6 +28,7 @@ import {
   startComputeStack,
   type ComputeStack,
 } from '../../test/support/compute-stack';
+import { buildAll } from '../build';
 import { bareHttpBaseline, fmt, percentile, rssMiB } from './lib';
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
@@ -383,6 +384,9 @@ async function main(): Promise<void> {
   const bare = await bareHttpBaseline({ concurrency: CONCURRENCY, seconds: 3 });
   console.log("\nthis machine's own limit");
   console.log(`  empty Node.js HTTP server (c=${CONCURRENCY}) ${fmt(bare)}`);
+  await buildAll();
+  process.env.STRATO_RUN_COMPILED = '1'; // startProcess runs dist/<name>.js
+  console.log('services compiled (npm run build) and run with node, as deployed');
   if (MODE === 'all-in-one' || MODE === 'both') await allInOne();
   if (MODE === 'multi-process' || MODE === 'both') await multiProcess();
   agent.destroy();

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { ENTRIES } from '../../deploy/build';
 
 const run = promisify(execFile);
 export const ROOT = join(__dirname, '..', '..');
@@ -59,6 +60,16 @@ export interface ServiceProcess {
 }
 
 /** Starts `tsx <script>` with env and resolves once GET readyUrl answers 200. */
+/**
+ * With STRATO_RUN_COMPILED=1 (benchmarks), services run as a deployment runs them: the
+ * compiled dist/<name>.js of `npm run build`, without a TypeScript loader.
+ */
+function compiledArgs(script: string): string[] | null {
+  if (process.env.STRATO_RUN_COMPILED !== '1') return null;
+  const name = Object.entries(ENTRIES).find(([, src]) => src === script)?.[0];
+  return name ? [join(ROOT, 'dist', `${name}.js`)] : null;
+}
+
 export async function startProcess(
   name: string,
   script: string,
@@ -67,7 +78,8 @@ export async function startProcess(
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
   // node --import tsx, not the tsx CLI: the pid is the service itself (signals, RSS).
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
+  const args = compiledArgs(script) ?? ['--import', 'tsx', join(ROOT, script)];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

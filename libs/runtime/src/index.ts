@@ -5,7 +5,7 @@
  */
 import { AmqpBus, MemoryBroker, MemoryBus, type Bus } from '@strato/bus';
 import { MemoryCache, RedisCache, type Cache } from '@strato/cache';
-import { openDatabase, pingDatabase, type DataSource, type DatabaseOptions } from '@strato/db';
+import type { DataSource, DatabaseOptions } from '@strato/db';
 import type { ReadinessCheck } from '@strato/http';
 import type { Logger } from '@strato/log';
 
@@ -46,9 +46,12 @@ export interface InfraOptions {
 
 export async function openInfra(opts: InfraOptions): Promise<Infra> {
   const { config, log } = opts;
-  const db = opts.database
-    ? await openDatabase({ ...opts.database, url: config.DATABASE_URL, dataDir: config.DATA_DIR })
-    : null;
+  // Loaded only by services with a database: the ORM and drivers cost a process ~35 MiB.
+  const dbLib = opts.database ? await import('@strato/db') : null;
+  const db =
+    dbLib && opts.database
+      ? await dbLib.openDatabase({ ...opts.database, url: config.DATABASE_URL, dataDir: config.DATA_DIR })
+      : null;
   const ownCache = !config.REDIS_URL && !opts.shared;
   const cache = config.REDIS_URL
     ? new RedisCache(config.REDIS_URL, log)
@@ -71,7 +74,7 @@ export async function openInfra(opts: InfraOptions): Promise<Infra> {
     },
     { name: 'cache', check: () => cache.ping() },
   ];
-  if (db) checks.unshift({ name: 'database', check: () => pingDatabase(db) });
+  if (db && dbLib) checks.unshift({ name: 'database', check: () => dbLib.pingDatabase(db) });
 
   return {
     db,

@@ -1,0 +1,61 @@
+/**
+ * npm run build — compiles each service into one JavaScript file under dist/, as a deployment
+ * runs them (`node dist/api.js`): the workspace libraries (@strato/*) are bundled in, npm
+ * dependencies stay external and load from node_modules. A service then starts without a
+ * TypeScript loader, which saves it ~40 MiB of RSS and most of its start time.
+ *
+ * dist/native/ holds the libvirt binding's thread scripts, which workers load by path.
+ */
+import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const ROOT = join(__dirname, '..');
+const OUT = join(ROOT, 'dist');
+
+/** Entry points: dist/<name>.js. */
+export const ENTRIES: Readonly<Record<string, string>> = {
+  api: 'services/api/src/main.ts',
+  bootstrap: 'services/api/src/bootstrap.ts',
+  scheduler: 'services/scheduler/src/main.ts',
+  'compute-agent': 'services/compute-agent/src/main.ts',
+  image: 'services/image/src/main.ts',
+  'object-storage': 'services/object-storage/src/main.ts',
+  'all-in-one': 'deploy/all-in-one.ts',
+};
+
+export async function buildAll(): Promise<void> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, src]) => [name, src])),
+    outdir: OUT,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external,
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  cpSync(join(ROOT, 'libs/libvirt/src/native'), join(OUT, 'native'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.json') && !src.endsWith('.ts'),
+  });
+}
+
+if (require.main === module) {
+  const started = performance.now();
+  buildAll()
+    .then(() => console.log(`built dist/ in ${((performance.now() - started) / 1000).toFixed(2)} s`))
+    .catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+}
