@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the tests need is on this machine and running on localhost: PostgreSQL
 # (database "test", trust auth on loopback), Redis, RabbitMQ, libvirt's client library and
-# the real OpenStack/S3 clients the tests drive. Starts what is installed but stopped;
+# the real OpenStack/S3 clients the tests drive, and for real guests libvirtd with QEMU
+# (virtlogd and libvirtd started as daemons when there is no init system to do it). Starts what is installed but stopped;
 # installs with apt-get what is missing (needs root). Safe to run again.
 set -euo pipefail
 
@@ -71,4 +72,15 @@ as_root rabbitmqctl -q start_app >/dev/null 2>&1 || true
 apt_install libvirt0 libvirt-clients python3-openstackclient python3-swiftclient s3cmd curl
 command -v aws >/dev/null || apt_install awscli
 
-log "PostgreSQL, Redis and RabbitMQ are up"
+# --- libvirtd and QEMU for real guests ---------------------------------------------------
+# The test guest (deploy/guest) is built from Debian's kernel and busybox-static packages.
+apt_install libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils \
+  genisoimage busybox-static cpio e2fsprogs binutils xz-utils
+libvirt_up() { virsh -c qemu:///system version >/dev/null 2>&1; }
+if ! libvirt_up; then
+  pgrep -x virtlogd >/dev/null || { log "starting virtlogd"; as_root virtlogd -d; }
+  pgrep -x libvirtd >/dev/null || { log "starting libvirtd"; as_root libvirtd -d; }
+  wait_for libvirtd 60 libvirt_up
+fi
+
+log "PostgreSQL, Redis, RabbitMQ and libvirtd are up"
