@@ -78,6 +78,14 @@ export interface DomainStateDetail {
   reason: number;
 }
 
+export interface NetworkInfo {
+  name: string;
+  /** Running now (bridge up, DHCP served). */
+  active: boolean;
+  /** Started by libvirtd when it starts. */
+  autostart: boolean;
+}
+
 /** How to find a domain: by its libvirt name or by its UUID (preferred: names can be reused). */
 export type DomainRef = { name: string } | { uuid: string };
 
@@ -374,6 +382,16 @@ export class LibvirtConnection {
     return this.domainOp(ref, 'virDomainReset', [0], 'reset');
   }
 
+  /** Pauses the guest's vCPUs (virDomainSuspend); QEMU flushes its disk caches first. */
+  suspend(ref: DomainRef): Promise<void> {
+    return this.domainOp(ref, 'virDomainSuspend', [], 'suspend');
+  }
+
+  /** Lets a paused guest run again (virDomainResume). */
+  resume(ref: DomainRef): Promise<void> {
+    return this.domainOp(ref, 'virDomainResume', [], 'resume');
+  }
+
   /**
    * Removes the persistent definition (with managed-save image and snapshot metadata). A
    * running domain keeps running as a transient one until it stops.
@@ -424,6 +442,77 @@ export class LibvirtConnection {
     return this.withDomain(ref, async (dom) => {
       const { ret } = await this.invoke('virDomainIsPersistent', [dom], failedIfNegative, 'check persistent');
       return ret === 1;
+    });
+  }
+
+  // ---- virtual networks ---------------------------------------------------------------------
+
+  /** A virtual network's state; rejects with kind 'NoNetwork' when there is none. */
+  lookupNetwork(name: string): Promise<NetworkInfo> {
+    return this.withNetwork(name, async (net) => {
+      const [active, autostart] = await Promise.all([
+        this.invoke('virNetworkIsActive', [net], failedIfNegative, `check network ${name}`),
+        this.invoke('virNetworkGetAutostart', [net, [0]], failedIfNegative, `read autostart of ${name}`),
+      ]);
+      return {
+        name,
+        active: active.ret === 1,
+        autostart: toNumber((autostart.args[1] as unknown[])[0]) === 1,
+      };
+    });
+  }
+
+  /** Defines a persistent network from XML (virNetworkDefineXML) without starting it. */
+  defineNetwork(xml: string): Promise<void> {
+    return this.run(async () => {
+      const { ret } = await this.invoke(
+        'virNetworkDefineXML',
+        [this.conn, xml],
+        failedIfNull,
+        'define network',
+      );
+      await this.pool.call('virNetworkFree', [ret]);
+    });
+  }
+
+  /** Starts a defined network (virNetworkCreate): bridge, NAT rules, DHCP. */
+  startNetwork(name: string): Promise<void> {
+    return this.withNetwork(name, async (net) => {
+      await this.invoke('virNetworkCreate', [net], failedIfNegative, `start network ${name}`);
+    });
+  }
+
+  /** Stops a running network (virNetworkDestroy). */
+  stopNetwork(name: string): Promise<void> {
+    return this.withNetwork(name, async (net) => {
+      await this.invoke('virNetworkDestroy', [net], failedIfNegative, `stop network ${name}`);
+    });
+  }
+
+  /** Removes a network's persistent definition (virNetworkUndefine). */
+  undefineNetwork(name: string): Promise<void> {
+    return this.withNetwork(name, async (net) => {
+      await this.invoke('virNetworkUndefine', [net], failedIfNegative, `undefine network ${name}`);
+    });
+  }
+
+  /** Whether libvirtd starts the network when it starts (virNetworkSetAutostart). */
+  setNetworkAutostart(name: string, autostart: boolean): Promise<void> {
+    return this.withNetwork(name, async (net) => {
+      await this.invoke(
+        'virNetworkSetAutostart',
+        [net, autostart ? 1 : 0],
+        failedIfNegative,
+        `set autostart of network ${name}`,
+      );
+    });
+  }
+
+  /** The network XML as libvirt stores it (virNetworkGetXMLDesc). */
+  getNetworkXml(name: string): Promise<string> {
+    return this.withNetwork(name, async (net) => {
+      const { ret } = await this.invoke('virNetworkGetXMLDesc', [net, 0], failedIfNull, 'get network XML');
+      return String(ret);
     });
   }
 
@@ -499,6 +588,23 @@ export class LibvirtConnection {
         return await use(dom);
       } finally {
         await this.freeDomain(dom);
+      }
+    });
+  }
+
+  private withNetwork<T>(name: string, use: (net: NativePointer) => Promise<T>): Promise<T> {
+    return this.run(async () => {
+      const { ret } = await this.invoke(
+        'virNetworkLookupByName',
+        [this.conn, name],
+        failedIfNull,
+        `look up network ${JSON.stringify(name)}`,
+      );
+      const net = ret as NativePointer;
+      try {
+        return await use(net);
+      } finally {
+        await this.pool.call('virNetworkFree', [net]);
       }
     });
   }

@@ -150,6 +150,27 @@ describe('buildDomainXml', () => {
     expect(textOf(findElement(root, 'cputune/quota'))).toBe('50000');
   });
 
+  it('pins vCPUs to host CPUs inside cputune', () => {
+    const root = parsed(
+      spec({
+        vcpus: 2,
+        cputune: {
+          vcpupin: [
+            { vcpu: 0, cpuset: '2' },
+            { vcpu: 1, cpuset: '0-3,^2' },
+          ],
+        },
+      }),
+    );
+    const pins = findElement(root, 'cputune')!.children.filter(
+      (c): c is XmlElement => typeof c !== 'string' && c.tag === 'vcpupin',
+    );
+    expect(pins.map((p) => p.attrs)).toEqual([
+      { vcpu: '0', cpuset: '2' },
+      { vcpu: '1', cpuset: '0-3,^2' },
+    ]);
+  });
+
   it('stores instance, project and flavor in a Strato-namespaced metadata element', () => {
     const root = parsed(spec({ metadata: { instanceId: 'i-1', projectId: 'p-1', flavorName: 'm1.tiny' } }));
     const meta = findElement(root, 'metadata/strato:instance');
@@ -225,6 +246,8 @@ describe('buildDomainXml', () => {
       ],
       ['a malformed MAC', { interfaces: [{ network: 'default', mac: 'zz' }] }],
       ['a CFS period out of range', { cputune: { period: 10 } }],
+      ['a vCPU pin beyond the vCPUs', { vcpus: 1, cputune: { vcpupin: [{ vcpu: 1, cpuset: '0' }] } }],
+      ['a malformed cpuset', { cputune: { vcpupin: [{ vcpu: 0, cpuset: '0;rm' }] } }],
       ['an unknown domain type', { type: 'xen' as never }],
     ])('%s', (_what, overrides) => {
       expect(() => buildDomainXml(spec(overrides))).toThrow(DomainSpecError);

@@ -64,6 +64,14 @@ export interface CpuTune {
   period?: number;
   /** CFS quota in µs per period; -1 means unlimited. */
   quota?: number;
+  /** Pins guest vCPUs to host CPUs: each entry's cpuset is a libvirt CPU list ('2', '0-3,^1'). */
+  vcpupin?: readonly VcpuPin[];
+}
+
+export interface VcpuPin {
+  /** Guest vCPU index (0-based, below the domain's vcpus). */
+  vcpu: number;
+  cpuset: string;
 }
 
 export interface StratoMetadata {
@@ -149,6 +157,7 @@ const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 const TARGET_DEV_RE = /^(vd|sd|hd|xvd)[a-z]{1,3}$/;
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 const MACHINE_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const CPUSET_RE = /^\^?\d+(-\d+)?(,\^?\d+(-\d+)?)*$/;
 
 function positiveInt(value: number, what: string, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isSafeInteger(value) || value < 1 || value > max) {
@@ -232,8 +241,14 @@ function osElement(spec: DomainSpec): El {
   return os;
 }
 
-function cputuneElement(tune: CpuTune | undefined): El | null {
-  if (!tune || (tune.shares === undefined && tune.period === undefined && tune.quota === undefined))
+function cputuneElement(tune: CpuTune | undefined, vcpus: number): El | null {
+  if (
+    !tune ||
+    (tune.shares === undefined &&
+      tune.period === undefined &&
+      tune.quota === undefined &&
+      (tune.vcpupin ?? []).length === 0)
+  )
     return null;
   const el_ = el('cputune');
   if (tune.shares !== undefined)
@@ -249,6 +264,18 @@ function cputuneElement(tune: CpuTune | undefined): El | null {
       throw new DomainSpecError('cputune.quota must be -1 or an integer of at least 1000');
     }
     el_.add(textEl('quota', tune.quota));
+  }
+  const pinned = new Set<number>();
+  for (const pin of tune.vcpupin ?? []) {
+    if (!Number.isSafeInteger(pin.vcpu) || pin.vcpu < 0 || pin.vcpu >= vcpus) {
+      throw new DomainSpecError(`cputune.vcpupin: vcpu must be an integer from 0 to ${vcpus - 1}`);
+    }
+    if (pinned.has(pin.vcpu)) throw new DomainSpecError(`cputune.vcpupin: vcpu ${pin.vcpu} is pinned twice`);
+    if (typeof pin.cpuset !== 'string' || !CPUSET_RE.test(pin.cpuset)) {
+      throw new DomainSpecError('cputune.vcpupin: cpuset must be a CPU list such as 0-3,^2');
+    }
+    pinned.add(pin.vcpu);
+    el_.add(el('vcpupin', { vcpu: pin.vcpu, cpuset: pin.cpuset }));
   }
   return el_;
 }
@@ -378,7 +405,7 @@ export function buildDomainXml(spec: DomainSpec): string {
   domain.add(textEl('memory', memoryMiB, { unit: 'MiB' }));
   domain.add(textEl('currentMemory', memoryMiB, { unit: 'MiB' }));
   domain.add(textEl('vcpu', vcpus, { placement: 'static' }));
-  domain.add(cputuneElement(spec.cputune));
+  domain.add(cputuneElement(spec.cputune, vcpus));
   domain.add(osElement(spec));
   // ACPI lets virDomainShutdown/Reboot ask the guest politely.
   if (type !== 'test') domain.add(el('features').add(el('acpi')).add(el('apic')));

@@ -16,6 +16,8 @@ export interface RawLibvirtError {
 export const LIBVIRT_ERROR_KINDS = [
   /** The domain does not exist (or vanished during the call). */
   'NoDomain',
+  /** The virtual network does not exist. */
+  'NoNetwork',
   /** A domain with this name or UUID already exists. */
   'DomainExists',
   /** The operation does not apply in the domain's current state (e.g. destroy a stopped one). */
@@ -63,6 +65,7 @@ export const VIR_ERR = {
   SYSTEM_ERROR: 38,
   RPC: 39,
   NO_DOMAIN: 42,
+  NO_NETWORK: 43,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
   CONFIG_UNSUPPORTED: 67,
@@ -79,6 +82,7 @@ export const VIR_ERR = {
 const KIND_BY_CODE: ReadonlyMap<number, LibvirtErrorKind> = new Map<number, LibvirtErrorKind>([
   [VIR_ERR.NO_DOMAIN, 'NoDomain'],
   [VIR_ERR.INVALID_DOMAIN, 'NoDomain'],
+  [VIR_ERR.NO_NETWORK, 'NoNetwork'],
   [VIR_ERR.DOM_EXIST, 'DomainExists'],
   [VIR_ERR.OPERATION_INVALID, 'OperationInvalid'],
   [VIR_ERR.OPERATION_FAILED, 'OperationFailed'],

@@ -119,6 +119,8 @@ export function watchLifecycle(
 
   return new Promise<LifecycleWatch>((resolve, reject) => {
     let ready = false;
+    /** A failure before 'ready': reported once the thread has exited, so a new watch may start. */
+    let startFailure: LibvirtError | null = null;
     const stop = async () => {
       Atomics.store(new Int32Array(stopFlag), 0, 1);
       await exited;
@@ -134,7 +136,7 @@ export function watchLifecycle(
           break;
         case 'error':
           if (ready) options.onError?.(errorFrom(msg));
-          else reject(errorFrom(msg));
+          else startFailure ??= errorFrom(msg);
           break;
         case 'implRegistered':
           eventLoop.implRegistered = true;
@@ -149,11 +151,14 @@ export function watchLifecycle(
         { operation: 'lifecycle events thread' },
       );
       if (ready) options.onError?.(failure);
-      else reject(failure);
+      else startFailure ??= failure;
     });
     void exited.then(() => {
       if (!ready) {
-        reject(new LibvirtError({ code: -1, domain: 0, message: 'event thread exited before it was ready' }));
+        reject(
+          startFailure ??
+            new LibvirtError({ code: -1, domain: 0, message: 'event thread exited before it was ready' }),
+        );
       }
     });
   });

@@ -22,7 +22,7 @@ import { LibvirtError, type RawLibvirtError } from './errors';
 export const LIBVIRT_LIBRARY = 'libvirt.so.0';
 
 /** Opaque handle types: all are `void *` to koffi; the aliases keep prototypes readable. */
-export const LIBVIRT_POINTER_ALIASES = ['virConnectPtr', 'virDomainPtr'] as const;
+export const LIBVIRT_POINTER_ALIASES = ['virConnectPtr', 'virDomainPtr', 'virNetworkPtr'] as const;
 
 /** Field lists in declaration order (koffi lays out structs from insertion order). */
 export const LIBVIRT_STRUCTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
@@ -90,6 +90,8 @@ export const LIBVIRT_FUNCTIONS = {
   virDomainDestroy: 'int virDomainDestroy(virDomainPtr dom)',
   virDomainReboot: 'int virDomainReboot(virDomainPtr dom, unsigned int flags)',
   virDomainReset: 'int virDomainReset(virDomainPtr dom, unsigned int flags)',
+  virDomainSuspend: 'int virDomainSuspend(virDomainPtr dom)',
+  virDomainResume: 'int virDomainResume(virDomainPtr dom)',
   virDomainUndefine: 'int virDomainUndefine(virDomainPtr dom)',
   virDomainUndefineFlags: 'int virDomainUndefineFlags(virDomainPtr dom, unsigned int flags)',
   virDomainGetInfo: 'int virDomainGetInfo(virDomainPtr dom, _Out_ virDomainInfo *info)',
@@ -101,6 +103,17 @@ export const LIBVIRT_FUNCTIONS = {
   virDomainIsActive: 'int virDomainIsActive(virDomainPtr dom)',
   virDomainIsPersistent: 'int virDomainIsPersistent(virDomainPtr dom)',
   virDomainFree: 'int virDomainFree(virDomainPtr dom)',
+  // virtual networks
+  virNetworkLookupByName: 'virNetworkPtr virNetworkLookupByName(virConnectPtr conn, const char *name)',
+  virNetworkDefineXML: 'virNetworkPtr virNetworkDefineXML(virConnectPtr conn, const char *xml)',
+  virNetworkCreate: 'int virNetworkCreate(virNetworkPtr net)',
+  virNetworkDestroy: 'int virNetworkDestroy(virNetworkPtr net)',
+  virNetworkUndefine: 'int virNetworkUndefine(virNetworkPtr net)',
+  virNetworkIsActive: 'int virNetworkIsActive(virNetworkPtr net)',
+  virNetworkGetAutostart: 'int virNetworkGetAutostart(virNetworkPtr net, _Out_ int *autostart)',
+  virNetworkSetAutostart: 'int virNetworkSetAutostart(virNetworkPtr net, int autostart)',
+  virNetworkGetXMLDesc: 'char *! virNetworkGetXMLDesc(virNetworkPtr net, unsigned int flags)',
+  virNetworkFree: 'int virNetworkFree(virNetworkPtr net)',
   // errors
   virGetLastError: 'virError * virGetLastError()',
   virResetLastError: 'void virResetLastError()',

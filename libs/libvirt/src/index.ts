@@ -12,6 +12,7 @@ export {
   type DomainInfo,
   type DomainRecord,
   type DomainStateDetail,
+  type NetworkInfo,
   type NodeInfo,
   type LibvirtVersion,
   type OpenOptions,
@@ -49,6 +50,8 @@ export {
   type InterfaceSpec,
   type BandwidthLimit,
   type CpuTune,
+  type VcpuPin,
   type StratoMetadata,
 } from './domain-xml';
+export { buildNatNetworkXml, type NatNetworkSpec } from './network-xml';
 export { DEFAULT_CALL_THREADS } from './ffi';

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { threadId as mainThreadId } from 'node:worker_threads';
 
-import { LibvirtConnection, buildDomainXml, isLibvirtError } from '../src';
+import { LibvirtConnection, buildDomainXml, buildNatNetworkXml, isLibvirtError } from '../src';
 import { findElement, parseXml, textOf } from './support/mini-xml';
 import { TEST_URI, testGuest, testGuestXml } from './support/fixtures';
 
@@ -244,6 +245,56 @@ describe('LibvirtConnection against test:///default', () => {
       await other.close();
       const results = await pending;
       expect(results).toHaveLength(50);
+    });
+  });
+
+  describe('pausing', () => {
+    it('suspends a running guest and resumes it', async () => {
+      const guest = testGuest();
+      await conn.defineAndStart(buildDomainXml(guest));
+      await conn.suspend({ uuid: guest.uuid });
+      expect((await conn.getState({ uuid: guest.uuid })).state).toBe('paused');
+      await conn.resume({ uuid: guest.uuid });
+      expect((await conn.getState({ uuid: guest.uuid })).state).toBe('running');
+    });
+
+    it('refuses to resume a guest that is not paused, with a LibvirtError', async () => {
+      const guest = testGuest();
+      await conn.defineAndStart(buildDomainXml(guest));
+      await expect(conn.resume({ uuid: guest.uuid })).rejects.toMatchObject({ name: 'LibvirtError' });
+    });
+  });
+
+  describe('virtual networks', () => {
+    const name = () => `strato-net-${randomUUID().slice(0, 8)}`;
+    const natXml = (n: string) =>
+      buildNatNetworkXml({
+        name: n,
+        address: '10.254.1.1',
+        prefix: 24,
+        dhcpStart: '10.254.1.10',
+        dhcpEnd: '10.254.1.200',
+      });
+
+    it('answers NoNetwork for a network that does not exist', async () => {
+      await expect(conn.lookupNetwork('strato-none')).rejects.toMatchObject({
+        name: 'LibvirtError',
+        kind: 'NoNetwork',
+      });
+    });
+
+    it('defines, starts, marks autostart, stops and undefines a NAT network', async () => {
+      const n = name();
+      await conn.defineNetwork(natXml(n));
+      expect(await conn.lookupNetwork(n)).toEqual({ name: n, active: false, autostart: false });
+      await conn.startNetwork(n);
+      await conn.setNetworkAutostart(n, true);
+      expect(await conn.lookupNetwork(n)).toEqual({ name: n, active: true, autostart: true });
+      expect(await conn.getNetworkXml(n)).toContain("<forward mode='nat'");
+      await conn.stopNetwork(n);
+      expect((await conn.lookupNetwork(n)).active).toBe(false);
+      await conn.undefineNetwork(n);
+      await expect(conn.lookupNetwork(n)).rejects.toMatchObject({ kind: 'NoNetwork' });
     });
   });
 
