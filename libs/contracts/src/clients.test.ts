@@ -3,7 +3,7 @@ import { MemoryBroker, MemoryBus, type Envelope } from '@strato/bus';
 import { createLogger } from '@strato/log';
 import { ComputeClient, EventPublisher, SchedulerClient } from './clients';
 import { MessageRouter, type PayloadOf } from './contract';
-import { buildInstance, getConsoleOutput, rebootInstance } from './compute.messages';
+import { buildInstance, getConsoleOutput, rebootInstance, snapshotInstance } from './compute.messages';
 import { releaseClaim, scheduleInstance } from './scheduler.messages';
 import { instanceStateChanged } from './events.messages';
 import { computeQueues, schedulerQueues } from './topology';
@@ -46,8 +46,16 @@ describe('typed clients and the message router', () => {
       excluded_hosts: [],
     });
     const envelope = await got.promise;
-    expect(envelope).toMatchObject({ type: 'scheduler.schedule_instance', version: 1 });
+    expect(envelope).toMatchObject({
+      type: 'scheduler.schedule_instance',
+      version: scheduleInstance.version,
+    });
     expect(envelope.payload.instance_id).toBe(spec.instance_id);
+  });
+
+  it('reads an instance spec written before key_name as one without a key pair', () => {
+    const { key_name: _absent, ...older } = instanceSpec();
+    expect(buildInstance.schema.parse({ ...older, host: 'node1', attempt: 1 }).key_name).toBeNull();
   });
 
   it('refuses to send a payload that breaks its contract', async () => {
@@ -69,6 +77,7 @@ describe('typed clients and the message router', () => {
         new MessageRouter()
           .on(buildInstance, async (e) => void seen.push(e.payload.instance_id))
           .on(rebootInstance, async (e) => void seen.push(`reboot ${e.payload.reboot_type}`))
+          .on(snapshotInstance, async (e) => void seen.push(`snapshot ${e.payload.image_id}`))
           .handler(),
         { bindings: q.bindings },
       );
@@ -76,8 +85,10 @@ describe('typed clients and the message router', () => {
     const spec = instanceSpec();
     await new ComputeClient(bus, 'node2').buildInstance({ ...spec, host: 'node2', attempt: 1 });
     await new ComputeClient(bus, 'node2').rebootInstance(spec.instance_id, 'HARD');
-    for (let i = 0; i < 50 && two.length < 2; i++) await new Promise((r) => setImmediate(r));
-    expect(two).toEqual([spec.instance_id, 'reboot HARD']);
+    const imageId = randomUUID();
+    await new ComputeClient(bus, 'node2').snapshotInstance(spec.instance_id, imageId);
+    for (let i = 0; i < 50 && two.length < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(two).toEqual([spec.instance_id, 'reboot HARD', `snapshot ${imageId}`]);
     expect(one).toEqual([]);
   });
 

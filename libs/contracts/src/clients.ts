@@ -90,6 +90,16 @@ export class ComputeClient {
     );
   }
 
+  snapshotInstance(instanceId: string, imageId: string, options?: SendOptions) {
+    return publishMessage(
+      this.bus,
+      this.key,
+      compute.snapshotInstance,
+      { instance_id: instanceId, image_id: imageId },
+      options,
+    );
+  }
+
   getConsoleOutput(
     instanceId: string,
     length: number | null = null,

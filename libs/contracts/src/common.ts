@@ -36,8 +36,8 @@ export const VM_STATES = [
 export const vmState = z.enum(VM_STATES);
 export type VmState = z.infer<typeof vmState>;
 
-/** Nova's task_state values that Strato uses (null when no task runs). */
-export const TASK_STATES = [
+/** The task_states of instance.state_changed v1 (its schema keeps exactly these). */
+const TASK_STATES_V1 = [
   'scheduling',
   'networking',
   'block_device_mapping',
@@ -52,8 +52,20 @@ export const TASK_STATES = [
   'reboot_started_hard',
   'deleting',
 ] as const;
+
+/** Nova's task_state values that Strato uses (null when no task runs). */
+export const TASK_STATES = [
+  ...TASK_STATES_V1,
+  // createImage: set by the api, then the agent's progress (nova/compute/task_states.py).
+  'image_snapshot',
+  'image_snapshot_pending',
+  'image_pending_upload',
+  'image_uploading',
+] as const;
 export const taskState = z.enum(TASK_STATES);
 export type TaskState = z.infer<typeof taskState>;
+/** The task_state field of instance.state_changed v1. */
+export const taskStateV1 = z.enum(TASK_STATES_V1);
 
 /** Nova's power_state codes (nova/compute/power_state.py). */
 export const POWER_STATE = {
@@ -140,7 +152,14 @@ export const instanceSpec = z.object({
   user_data: z.string().max(65535).nullable(),
   /** Public key of the server's key pair, when it has one. */
   key_data: z.string().max(16384).nullable(),
+  /**
+   * Name of the server's key pair (config drive's meta_data.json), when it has one. Absent
+   * means none: payloads written before the field existed (outbox rows, stored requests).
+   */
+  key_name: z.string().max(255).nullable().default(null),
 });
 export type InstanceSpec = z.infer<typeof instanceSpec>;
+/** The instance spec of schedule_instance v1 and build_instance v1 (no key_name). */
+export const instanceSpecV1 = instanceSpec.omit({ key_name: true });
 
 export const isoTime = z.iso.datetime({ offset: true });

@@ -9,30 +9,44 @@ import {
   powerState,
   resourceClass,
   taskState,
+  taskStateV1,
   vmState,
 } from './common';
 
+const stateChangedSchema = z.object({
+  instance_id: instanceId,
+  /** The host the instance is on (null: not placed, e.g. "No valid host was found."). */
+  host: hostName.nullable(),
+  /** Build attempt the event belongs to (null for events not tied to a build). */
+  attempt: z.int().min(1).nullable(),
+  vm_state: vmState,
+  task_state: taskState.nullable(),
+  power_state: powerState,
+  /** Set with vm_state 'error'; null otherwise. */
+  fault: fault.nullable(),
+  /** When the change happened at its source (ISO 8601); order events by it. */
+  occurred_at: isoTime,
+});
+
 export const instanceStateChanged = defineMessage({
   type: 'instance.state_changed',
-  version: 1,
+  version: 2,
   kind: 'event',
   description:
     "scheduler / compute-agent → api (and scheduler): an instance's vm_state, task_state, power_state or " +
-    "fault changed. Apply it only if `attempt` is not older than the instance's current attempt.",
-  schema: z.object({
-    instance_id: instanceId,
-    /** The host the instance is on (null: not placed, e.g. "No valid host was found."). */
-    host: hostName.nullable(),
-    /** Build attempt the event belongs to (null for events not tied to a build). */
-    attempt: z.int().min(1).nullable(),
-    vm_state: vmState,
-    task_state: taskState.nullable(),
-    power_state: powerState,
-    /** Set with vm_state 'error'; null otherwise. */
-    fault: fault.nullable(),
-    /** When the change happened at its source (ISO 8601); order events by it. */
-    occurred_at: isoTime,
-  }),
+    "fault changed. Apply it only if `attempt` is not older than the instance's current attempt. " +
+    'v2 adds the createImage task_states (image_snapshot, image_snapshot_pending, image_pending_upload, ' +
+    'image_uploading).',
+  schema: stateChangedSchema,
+});
+
+/** Superseded by v2 (fewer task_states; every v1 payload is a valid v2 one); accepted, never sent. */
+export const instanceStateChangedV1 = defineMessage({
+  type: 'instance.state_changed',
+  version: 1,
+  kind: 'event',
+  description: 'instance.state_changed before the createImage task_states.',
+  schema: stateChangedSchema.extend({ task_state: taskStateV1.nullable() }),
 });
 
 export const instanceBuildFailed = defineMessage({

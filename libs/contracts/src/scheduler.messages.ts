@@ -1,23 +1,35 @@
 /** Messages the scheduler receives: schedule, release, and the admin RPCs for hypervisors. */
 import { z } from 'zod';
 import { defineMessage } from './contract';
-import { hostName, instanceId, instanceSpec, resourceClass, serverGroup } from './common';
+import { hostName, instanceId, instanceSpec, instanceSpecV1, resourceClass, serverGroup } from './common';
+
+const scheduleFields = {
+  availability_zone: z.string().min(1).max(255).nullable(),
+  server_group: serverGroup.nullable(),
+  /** 1 for the first try; each reschedule adds one. */
+  attempt: z.int().min(1),
+  /** Hosts not to try again (those where earlier attempts failed). */
+  excluded_hosts: z.array(hostName),
+};
 
 export const scheduleInstance = defineMessage({
   type: 'scheduler.schedule_instance',
-  version: 1,
+  version: 2,
   kind: 'cast',
   description:
     'api → scheduler: find a host for the instance, claim its resources and send the build to that host. ' +
-    'Sent by the api once per new instance (attempt 1); the scheduler re-sends it to itself to reschedule.',
-  schema: instanceSpec.extend({
-    availability_zone: z.string().min(1).max(255).nullable(),
-    server_group: serverGroup.nullable(),
-    /** 1 for the first try; each reschedule adds one. */
-    attempt: z.int().min(1),
-    /** Hosts not to try again (those where earlier attempts failed). */
-    excluded_hosts: z.array(hostName),
-  }),
+    'Sent by the api once per new instance (attempt 1); the scheduler re-sends it to itself to reschedule. ' +
+    'v2 adds key_name to the instance spec.',
+  schema: instanceSpec.extend(scheduleFields),
+});
+
+/** Superseded by v2 (no key_name); still accepted by the scheduler, never sent. */
+export const scheduleInstanceV1 = defineMessage({
+  type: 'scheduler.schedule_instance',
+  version: 1,
+  kind: 'cast',
+  description: 'scheduler.schedule_instance before key_name: read as v2 with key_name null.',
+  schema: instanceSpecV1.extend(scheduleFields),
 });
 
 export const releaseClaim = defineMessage({

@@ -47,6 +47,7 @@ export function sampleInstanceSpec(overrides: Partial<InstanceSpec> = {}): Insta
     metadata: {},
     user_data: null,
     key_data: null,
+    key_name: null,
     ...overrides,
   };
 }

@@ -1,13 +1,15 @@
 /**
- * Bus handlers: instance.state_changed (from the scheduler and agents) updates instances,
- * idempotently and ignoring stale events; host.instances (an agent's inventory at start)
- * reconciles the api's view of that host. Handlers only validate (MessageRouter) and delegate.
+ * Bus handlers: instance.state_changed (from the scheduler and agents, v1 and v2, the latter
+ * with createImage's task_states) updates instances, idempotently and ignoring stale events;
+ * host.instances (an agent's inventory at start) reconciles the api's view of that host.
+ * Handlers only validate (MessageRouter) and delegate.
  */
 import type { Bus, Subscription } from '@strato/bus';
 import {
   apiQueues,
   hostInstances,
   instanceStateChanged,
+  instanceStateChangedV1,
   MessageRouter,
   type PayloadOf,
 } from '@strato/contracts';
@@ -177,6 +179,8 @@ export class InstanceEventHandlers {
   subscribe(bus: Bus): Promise<Subscription> {
     const router = new MessageRouter()
       .on(instanceStateChanged, (envelope) => this.stateChanged(envelope.payload))
+      // Sent before the createImage task_states existed (a subset of v2).
+      .on(instanceStateChangedV1, (envelope) => this.stateChanged(envelope.payload))
       .on(hostInstances, (envelope) => this.hostInstances(envelope.payload));
     return bus.consume(apiQueues.instanceEvents.queue, router.handler(), {
       bindings: apiQueues.instanceEvents.bindings,

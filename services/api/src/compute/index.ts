@@ -38,7 +38,7 @@ import { UsageService } from './usage.service';
 export { computeEntities, computeMigrations } from './store';
 export { FakeImageLookup } from './adapters/image-lookup.fake';
 export { HttpImageLookup } from './adapters/image-lookup.http';
-export type { HostDirectory, ImageLookup } from './domain/ports';
+export type { HostDirectory, ImageLookup, NewImage } from './domain/ports';
 export { MAX_VERSION, MIN_VERSION } from './domain/microversion';
 
 /** The PostgreSQL schema / SQLite file name of the compute tables. */
@@ -49,6 +49,8 @@ export interface ComputeConfig {
   publicUrl: string;
   /** Image v2 endpoint root, e.g. http://127.0.0.1:9292 (unused when `images` is given). */
   imageUrl?: string;
+  /** The image endpoint clients use (createImage's Location before 2.45); default imageUrl. */
+  imagePublicUrl?: string;
   /** Zone shown for placed servers that asked for none (Nova's 'nova'). */
   defaultAvailabilityZone?: string;
   /** Quota defaults per project (Nova's: 10 instances, 20 cores, 51200 MiB…). */
@@ -132,7 +134,8 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
   v21.use(v21VersionRouter(urls));
   v21.use(authenticate(deps.tokens, { required: true }));
   v21.use(flavorsRouter({ flavors, urls }));
-  v21.use(serversRouter({ servers, hosts: hostList, urls, defaultZone }));
+  const imagePublicUrl = deps.config.imagePublicUrl ?? deps.config.imageUrl ?? 'http://127.0.0.1:9292';
+  v21.use(serversRouter({ servers, hosts: hostList, urls, defaultZone, imagePublicUrl }));
   v21.use(keypairsRouter({ keypairs }));
   v21.use(quotasRouter({ quotas, usage }));
   v21.use(serverGroupsRouter({ groups }));

@@ -22,7 +22,8 @@ export type OutboxMessage =
       type: 'compute.reboot_instance';
       host: string;
       payload: { instance_id: string; reboot_type: 'SOFT' | 'HARD' };
-    };
+    }
+  | { type: 'compute.snapshot_instance'; host: string; payload: { instance_id: string; image_id: string } };
 
 export type SchedulePayload = InstanceSpec & {
   availability_zone: string | null;
@@ -184,6 +185,13 @@ export class OutboxRelay {
         await new ComputeClient(this.deps.bus, message.host).rebootInstance(
           instanceId,
           message.payload.reboot_type,
+          options,
+        );
+        return;
+      case 'compute.snapshot_instance':
+        await new ComputeClient(this.deps.bus, message.host).snapshotInstance(
+          instanceId,
+          message.payload.image_id,
           options,
         );
         return;

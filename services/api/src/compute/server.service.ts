@@ -55,6 +55,35 @@ export interface CreatedServers {
 
 export const instanceNotFound = (id: string) => notFound(`Instance ${id} could not be found.`);
 
+/** createImage's request: the image's name and extra properties. */
+export interface NewSnapshot {
+  name: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Properties a snapshot does not inherit from the image its server booted from (Nova's
+ * non-inheritable ones, plus what describes the source file itself rather than the guest).
+ */
+const NOT_INHERITED = new Set([
+  'img_signature',
+  'img_signature_hash_method',
+  'img_signature_key_type',
+  'img_signature_certificate_uuid',
+  'cache_in_nova',
+  'bittorrent',
+  'stores',
+]);
+const NOT_INHERITED_PREFIXES = ['os_glance', 'owner_specified.'];
+
+function inheritable(properties: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(properties).filter(
+      ([key]) => !NOT_INHERITED.has(key) && !NOT_INHERITED_PREFIXES.some((p) => key.startsWith(p)),
+    ),
+  );
+}
+
 /** A DNS label from a display name (Nova's hostname sanitisation, simplified). */
 export function hostnameFrom(name: string): string {
   const label = name
@@ -249,6 +278,7 @@ export class ServerService {
           metadata: input.metadata,
           user_data: input.userData,
           key_data: keyData,
+          key_name: input.keyName,
           availability_zone: input.availabilityZone,
           server_group: group,
           attempt: 1,
@@ -475,6 +505,76 @@ export class ServerService {
       }
     });
     this.deps.relay.kick();
+  }
+
+  /**
+   * createImage (Nova's snapshot of an image-backed server): creates the queued image in the
+   * server's project through the image service, with the caller's token (properties
+   * inherited from the source image, then image_type=snapshot, instance_uuid,
+   * base_image_ref, user_id, then the requested metadata), and in one transaction sets
+   * task_state image_snapshot and queues compute.snapshot_instance to the server's host,
+   * which uploads the disk. Returns the image id.
+   */
+  async createImage(caller: Caller, id: string, input: NewSnapshot): Promise<string> {
+    const row = await this.get(caller, id);
+    assertActionAllowed('createImage', row);
+    if (row.host === null) throw conflict(`Instance ${id} is not ready.`);
+    const limits = await this.deps.quotas.limits(row.projectId);
+    const items = Object.keys(input.metadata).length;
+    if (limits.metadata_items >= 0 && items > limits.metadata_items) {
+      throw new AppError('QuotaExceeded', 'Image metadata limit exceeded');
+    }
+    const auth = { token: caller.token, projectId: caller.projectId };
+    const source = await this.deps.images.get(row.imageId, auth);
+    const inherited = source ? inheritable(source.properties) : {};
+    const imageId = await this.deps.images.create(
+      {
+        name: input.name,
+        owner: row.projectId,
+        visibility: 'private',
+        disk_format: 'qcow2',
+        container_format: 'bare',
+        min_disk_gb: Math.max(source?.min_disk_gb ?? 0, row.diskGb),
+        min_ram_mb: source?.min_ram_mb ?? 0,
+        properties: {
+          ...inherited,
+          base_image_ref: inherited.base_image_ref ?? row.imageId,
+          image_type: 'snapshot',
+          instance_uuid: row.id,
+          user_id: caller.userId,
+          ...input.metadata,
+        },
+      },
+      auth,
+    );
+    try {
+      await inTransaction(this.deps.db, async (em) => {
+        const locked = await this.get(caller, id, em);
+        assertActionAllowed('createImage', locked);
+        if (locked.host === null) throw conflict(`Instance ${id} is not ready.`);
+        await em.update(
+          InstanceEntity,
+          { seq: locked.seq },
+          { taskState: ACTION_TASK_STATE.createImage, updatedAt: new Date().toISOString() },
+        );
+        await enqueue(em, {
+          type: 'compute.snapshot_instance',
+          host: locked.host,
+          payload: { instance_id: locked.id, image_id: imageId },
+        });
+      });
+    } catch (err) {
+      // The server changed state meanwhile: the image would stay queued forever.
+      await this.deps.images
+        .delete(imageId, auth)
+        .catch((e: unknown) =>
+          this.deps.log.warn({ image: imageId, err: e }, 'could not delete the image of a refused snapshot'),
+        );
+      throw err;
+    }
+    this.deps.relay.kick();
+    this.deps.log.info({ instance: id, image: imageId }, 'snapshot requested');
+    return imageId;
   }
 
   async consoleOutput(caller: Caller, id: string, length: number | null): Promise<string> {

@@ -1,11 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { POWER_STATE, sampleFlavor, sampleImage, sampleInstanceSpec } from '@strato/contracts';
+import { AppError } from '@strato/errors';
 import { createLogger } from '@strato/log';
 import { guestSpec } from '../driver/driver.contract';
 import { FakeDriver } from '../driver/fake.driver';
-import { ComputeManager, type AgentOutbox, type BuildRequest, type StateChanged } from './compute.manager';
+import {
+  ComputeManager,
+  type AgentOutbox,
+  type BuildRequest,
+  type ImageUploader,
+  type StateChanged,
+} from './compute.manager';
 
 const log = createLogger('manager-test', { level: 'silent' });
+/** The instance whose FakeDriver snapshot fails. */
+const doomedSnapshot = randomUUID();
 
 function buildRequest(overrides: Partial<BuildRequest> = {}): BuildRequest {
   return {
@@ -39,17 +52,56 @@ class Recorder implements AgentOutbox {
   }
 }
 
+/** The image service as the agent sees it: images by id with their status and uploaded data. */
+class FakeUploads implements ImageUploader {
+  readonly images = new Map<string, { status: string; data?: string; format?: string }>();
+  readonly discarded: string[] = [];
+  failUpload: string | null = null;
+  uploads = 0;
+
+  queue(): string {
+    const id = randomUUID();
+    this.images.set(id, { status: 'queued' });
+    return id;
+  }
+
+  async status(imageId: string) {
+    return this.images.get(imageId)?.status ?? null;
+  }
+
+  async upload(imageId: string, file: string, format: string) {
+    this.uploads++;
+    if (this.failUpload) throw new AppError('Unavailable', this.failUpload);
+    const image = this.images.get(imageId)!;
+    Object.assign(image, { status: 'active', format, data: await readFile(file, 'utf8') });
+  }
+
+  async discard(imageId: string) {
+    this.discarded.push(imageId);
+    this.images.delete(imageId);
+  }
+}
+
 describe('ComputeManager', () => {
   let driver: FakeDriver;
   let outbox: Recorder;
+  let uploads: FakeUploads;
+  let snapshotDir: string;
   let manager: ComputeManager;
 
   beforeEach(() => {
     driver = new FakeDriver({
       failSpawn: (spec) => (spec.displayName === 'doomed' ? 'image download failed' : null),
+      failSnapshot: (id) => (id === doomedSnapshot ? 'disk read error' : null),
     });
     outbox = new Recorder();
-    manager = new ComputeManager({ host: 'node1', driver, outbox, log });
+    uploads = new FakeUploads();
+    snapshotDir = join(mkdtempSync(join(tmpdir(), 'strato-manager-')), 'snapshots');
+    manager = new ComputeManager({ host: 'node1', driver, outbox, images: uploads, snapshotDir, log });
+  });
+
+  afterEach(() => {
+    rmSync(join(snapshotDir, '..'), { recursive: true, force: true });
   });
 
   it('builds a guest and reports spawning, then active and running', async () => {
@@ -139,5 +191,125 @@ describe('ComputeManager', () => {
     expect(outbox.reports[0]!.instances).toEqual([
       { instance_id: req.instance_id, power_state: POWER_STATE.RUNNING },
     ]);
+  });
+  it('hands the key pair name to the driver', async () => {
+    const req = buildRequest({ key_name: 'mykey', key_data: 'ssh-ed25519 AAAA' });
+    await manager.build(req);
+    expect(driver.specOf(req.instance_id)).toMatchObject({ keyName: 'mykey', keyData: 'ssh-ed25519 AAAA' });
+  });
+
+  describe('snapshot (createImage)', () => {
+    async function running(overrides: Partial<BuildRequest> = {}): Promise<string> {
+      const req = buildRequest(overrides);
+      await manager.build(req);
+      outbox.events.length = 0;
+      return req.instance_id;
+    }
+
+    it('uploads the flattened disk into the queued image, reporting pending, uploading, then no task', async () => {
+      const id = await running();
+      const image = uploads.queue();
+      await manager.snapshot(id, image);
+      expect(outbox.states(id)).toEqual([
+        'active/image_snapshot_pending/1',
+        'active/image_uploading/1',
+        'active/-/1',
+      ]);
+      expect(uploads.images.get(image)).toEqual({
+        status: 'active',
+        format: 'raw',
+        data: `strato fake disk of ${id} from image img\n`,
+      });
+      expect(readdirSync(snapshotDir)).toEqual([]);
+    });
+
+    it('snapshots a stopped guest and leaves it stopped', async () => {
+      const id = await running();
+      await manager.stop(id);
+      const image = uploads.queue();
+      await manager.snapshot(id, image);
+      expect(outbox.states(id).slice(-2)).toEqual(['stopped/image_uploading/4', 'stopped/-/4']);
+      expect(uploads.images.get(image)?.status).toBe('active');
+    });
+
+    it('gives every event of the burst a later time than the one before', async () => {
+      const id = await running();
+      await manager.snapshot(id, uploads.queue());
+      const times = outbox.events.map((e) => Date.parse(e.occurred_at));
+      for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThan(times[i - 1]!);
+    });
+
+    it('on an upload failure deletes the image and gives the instance back its state, not ERROR', async () => {
+      const id = await running();
+      const image = uploads.queue();
+      uploads.failUpload = 'image service down';
+      await manager.snapshot(id, image);
+      expect(outbox.states(id).at(-1)).toBe('active/-/1');
+      expect(outbox.events.every((e) => e.fault === null)).toBe(true);
+      expect(uploads.discarded).toEqual([image]);
+      expect(readdirSync(snapshotDir)).toEqual([]);
+    });
+
+    it('on a hypervisor failure deletes the image and clears the task', async () => {
+      await manager.build(buildRequest({ instance_id: doomedSnapshot }));
+      const image = uploads.queue();
+      await manager.snapshot(doomedSnapshot, image);
+      expect(outbox.states(doomedSnapshot).at(-1)).toBe('active/-/1');
+      expect(uploads.images.has(image)).toBe(false);
+      expect(uploads.uploads).toBe(0);
+    });
+
+    it('after a redelivery finds the image active, only reports the task done', async () => {
+      const id = await running();
+      const image = uploads.queue();
+      await manager.snapshot(id, image);
+      outbox.events.length = 0;
+      await manager.snapshot(id, image);
+      expect(outbox.states(id)).toEqual(['active/-/1']);
+      expect(uploads.uploads).toBe(1);
+      expect(uploads.discarded).toEqual([]);
+    });
+
+    it('does nothing but clear the task when the image was deleted meanwhile', async () => {
+      const id = await running();
+      await manager.snapshot(id, randomUUID());
+      expect(outbox.states(id)).toEqual(['active/-/1']);
+      expect(uploads.uploads).toBe(0);
+    });
+
+    it('refuses an image that is not queued any more, deleting it', async () => {
+      const id = await running();
+      const image = uploads.queue();
+      uploads.images.get(image)!.status = 'saving';
+      await manager.snapshot(id, image);
+      expect(outbox.states(id)).toEqual(['active/-/1']);
+      expect(uploads.discarded).toEqual([image]);
+    });
+
+    it('reports a guest this host does not have as an error with a 404 fault, and deletes the image', async () => {
+      const id = randomUUID();
+      const image = uploads.queue();
+      await manager.snapshot(id, image);
+      expect(outbox.events).toEqual([
+        expect.objectContaining({
+          instance_id: id,
+          vm_state: 'error',
+          fault: expect.objectContaining({ code: 404 }),
+        }),
+      ]);
+      expect(uploads.discarded).toEqual([image]);
+    });
+
+    it('runs after the operations already under way on the same instance', async () => {
+      const id = await running();
+      const image = uploads.queue();
+      await Promise.all([manager.stop(id), manager.snapshot(id, image)]);
+      expect(outbox.states(id)).toEqual([
+        'stopped/-/4',
+        'stopped/image_snapshot_pending/4',
+        'stopped/image_uploading/4',
+        'stopped/-/4',
+      ]);
+    });
   });
 });

@@ -1,12 +1,15 @@
 /**
- * The agent's work on its own host: build, delete, power and reboot guests, and keep the
- * api's view of power states true. The hypervisor (the domain's existence and state) is the
- * truth, so every operation is idempotent: a redelivered build of a guest that exists just
- * reports it, a delete of a guest that is gone just reports it deleted. Operations on one
+ * The agent's work on its own host: build, delete, power, reboot and snapshot guests, and
+ * keep the api's view of power states true. The hypervisor (the domain's existence and
+ * state) is the truth, so every operation is idempotent: a redelivered build of a guest that
+ * exists just reports it, a delete of a guest that is gone just reports it deleted, a
+ * snapshot whose image is already active just reports the task done. Operations on one
  * instance run one at a time.
  */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '@strato/log';
-import { isAppError, toAppError } from '@strato/errors';
+import { AppError, isAppError, toAppError } from '@strato/errors';
 import {
   POWER_STATE,
   type PayloadOf,
@@ -18,7 +21,7 @@ import {
   type instanceStateChanged,
   type hostInstances,
 } from '@strato/contracts';
-import type { HypervisorDriver, RebootType } from '../driver/hypervisor-driver';
+import type { HypervisorDriver, RebootType, SnapshotFile } from '../driver/hypervisor-driver';
 
 export type BuildRequest = PayloadOf<typeof buildInstance>;
 export type StateChanged = PayloadOf<typeof instanceStateChanged>;
@@ -28,6 +31,19 @@ export interface AgentOutbox {
   stateChanged(event: StateChanged): Promise<void>;
   buildFailed(event: PayloadOf<typeof instanceBuildFailed>): Promise<void>;
   hostInstances(report: PayloadOf<typeof hostInstances>): Promise<void>;
+}
+
+/**
+ * Where snapshots go: the image service (images/image-upload.ts), or a test double. The
+ * image was created (queued) by the api, in the instance's project.
+ */
+export interface ImageUploader {
+  /** The image's status ('queued', 'saving', 'active', …), or null when it no longer exists. */
+  status(imageId: string): Promise<string | null>;
+  /** Records the file's disk format on the image, then streams the file in as its data. */
+  upload(imageId: string, file: string, format: SnapshotFile['format']): Promise<void>;
+  /** Deletes the image of a failed snapshot; resolves when it is already gone. */
+  discard(imageId: string): Promise<void>;
 }
 
 /** The vm_state a guest's power state implies when no task runs. */
@@ -53,12 +69,18 @@ export class ComputeManager {
   private readonly known = new Map<string, PowerState>();
   /** Build attempt per guest built by this process (events carry it). */
   private readonly attempts = new Map<string, number>();
+  /** Last occurred_at sent (ms): events of one burst get distinct, increasing times. */
+  private clock = 0;
 
   constructor(
     private readonly deps: {
       host: string;
       driver: HypervisorDriver;
       outbox: AgentOutbox;
+      /** Receives snapshots (createImage). */
+      images: ImageUploader;
+      /** Where a snapshot's disk file is written while it uploads (removed afterwards). */
+      snapshotDir: string;
       log: Logger;
     },
   ) {}
@@ -88,6 +110,9 @@ export class ComputeManager {
   ): Promise<void> {
     if (vmState === 'deleted') this.known.delete(instanceId);
     else this.known.set(instanceId, powerState);
+    // The api orders an instance's events by occurred_at and may handle a burst concurrently:
+    // two events in the same millisecond could apply in either order.
+    this.clock = Math.max(this.clock + 1, Date.now());
     return this.deps.outbox.stateChanged({
       instance_id: instanceId,
       host: this.deps.host,
@@ -96,7 +121,17 @@ export class ComputeManager {
       task_state: taskState,
       power_state: powerState,
       fault,
-      occurred_at: new Date().toISOString(),
+      occurred_at: new Date(this.clock).toISOString(),
+    });
+  }
+
+  /** The guest is not on this host: an error with a 404 fault (not retried). */
+  private missing(instanceId: string, action: string): Promise<void> {
+    this.deps.log.warn({ instance: instanceId, action }, 'no such guest on this host');
+    return this.event(instanceId, 'error', POWER_STATE.NOSTATE, null, {
+      code: 404,
+      message: `Instance ${instanceId} could not be found on host ${this.deps.host}.`,
+      details: null,
     });
   }
 
@@ -136,7 +171,7 @@ export class ComputeManager {
           metadata: request.metadata,
           userData: request.user_data,
           keyData: request.key_data,
-          keyName: null,
+          keyName: request.key_name,
         });
       } catch (err) {
         const failure = toAppError(err);
@@ -187,16 +222,75 @@ export class ComputeManager {
       } catch (err) {
         const failure = toAppError(err);
         if (failure.kind !== 'NotFound') throw failure;
-        this.deps.log.warn({ instance: instanceId, action: what }, 'no such guest on this host');
-        return this.event(instanceId, 'error', POWER_STATE.NOSTATE, null, {
-          code: 404,
-          message: `Instance ${instanceId} could not be found on host ${this.deps.host}.`,
-          details: null,
-        });
+        return this.missing(instanceId, what);
       }
       const info = await this.deps.driver.getInfo(instanceId);
       await this.event(instanceId, vmStateFor(info.powerState), info.powerState);
     });
+  }
+
+  /**
+   * createImage: the guest's root disk, flattened, into the queued image the api created.
+   * Reports task_state image_snapshot_pending (copying), image_uploading, then null. A
+   * failure deletes the image and gives the instance back its state with no task (not
+   * ERROR, as Nova does); the disk file never stays behind. A redelivery after the upload
+   * finds the image active and only reports the task done.
+   */
+  snapshot(instanceId: string, imageId: string): Promise<void> {
+    return this.serial(instanceId, async () => {
+      const guest = await this.current(instanceId);
+      if (!guest) {
+        await this.deps.images.discard(imageId).catch((err: unknown) => this.discardFailed(imageId, err));
+        return this.missing(instanceId, 'snapshot');
+      }
+      const file = join(this.deps.snapshotDir, `${imageId}.snapshot`);
+      try {
+        await this.copyAndUpload(instanceId, imageId, guest.powerState, file);
+      } catch (err) {
+        this.deps.log.warn(
+          { instance: instanceId, image: imageId, err: toAppError(err).message },
+          'snapshot failed; its image is deleted and the instance keeps its state',
+        );
+        await this.deps.images.discard(imageId).catch((e: unknown) => this.discardFailed(imageId, e));
+      } finally {
+        await rm(file, { force: true }).catch((err: unknown) =>
+          this.deps.log.warn({ image: imageId, err }, 'could not remove a snapshot file'),
+        );
+      }
+      const now = await this.current(instanceId);
+      if (!now) return this.missing(instanceId, 'snapshot');
+      return this.event(instanceId, vmStateFor(now.powerState), now.powerState);
+    });
+  }
+
+  private async copyAndUpload(
+    instanceId: string,
+    imageId: string,
+    power: PowerState,
+    file: string,
+  ): Promise<void> {
+    const { driver, images, log } = this.deps;
+    const status = await images.status(imageId);
+    if (status === null || status === 'active') {
+      // Deleted by its owner meanwhile, or uploaded by an earlier delivery of this message.
+      log.info({ instance: instanceId, image: imageId, status }, 'snapshot: nothing left to do');
+      return;
+    }
+    if (status !== 'queued') throw new AppError('Conflict', `image ${imageId} is ${status}, not queued`);
+    await this.event(instanceId, vmStateFor(power), power, 'image_snapshot_pending');
+    await mkdir(this.deps.snapshotDir, { recursive: true });
+    await rm(file, { force: true }); // left by an attempt that crashed
+    const written = await driver.snapshot(instanceId, file);
+    await this.event(instanceId, vmStateFor(power), power, 'image_uploading');
+    await images.upload(imageId, file, written.format);
+    log.info({ instance: instanceId, image: imageId, bytes: written.size }, 'snapshot uploaded');
+  }
+
+  private discardFailed(imageId: string, err: unknown): void {
+    this.deps.log.warn(
+      { image: imageId, err: toAppError(err).message },
+      'could not delete the image of a failed snapshot',
+    );
   }
 
   consoleOutput(instanceId: string, lines: number | null): Promise<string> {

@@ -26,6 +26,8 @@ export interface FakeDriverOptions {
   inventory?: Partial<HostInventory>;
   /** Make spawn fail for some specs (tests of build failure and cleanup). */
   failSpawn?: (spec: GuestSpec) => string | null;
+  /** Make snapshot fail for some guests (tests of snapshot failure and cleanup). */
+  failSnapshot?: (instanceId: string) => string | null;
 }
 
 export class FakeDriver implements HypervisorDriver {
@@ -103,6 +105,8 @@ export class FakeDriver implements HypervisorDriver {
   /** A fake disk: a small file naming the guest and its image, so uploads have content. */
   async snapshot(instanceId: string, destFile: string): Promise<SnapshotFile> {
     const guest = this.guest(instanceId);
+    const failure = this.options.failSnapshot?.(instanceId) ?? null;
+    if (failure !== null) throw new AppError('Internal', failure);
     const content = Buffer.from(`strato fake disk of ${instanceId} from image ${guest.spec.imageId}\n`);
     await writeFile(destFile, content);
     guest.log.push('fake guest disk snapshotted');
@@ -137,6 +141,11 @@ export class FakeDriver implements HypervisorDriver {
   /** Test hook: the guest changes power state behind the agent's back (e.g. shut down inside). */
   simulatePowerChange(instanceId: string, power: PowerState): void {
     this.guest(instanceId).power = power;
+  }
+
+  /** Test hook: the spec a guest was spawned with. */
+  specOf(instanceId: string): GuestSpec {
+    return this.guest(instanceId).spec;
   }
 
   private guest(instanceId: string): FakeGuest {

@@ -89,12 +89,17 @@ describe('PlacementService', () => {
   it('claims the best host and sends it the build', async () => {
     await addHost('node1', { ramMb: 4096 });
     await addHost('node2', { ramMb: 8192 });
-    const request = scheduleRequest();
+    const request = scheduleRequest({ key_name: 'mykey' });
     expect(await placement.schedule(request)).toEqual({ outcome: 'placed', host: 'node2' });
     expect(outbox.builds).toEqual([
       {
         host: 'node2',
-        request: expect.objectContaining({ instance_id: request.instance_id, host: 'node2', attempt: 1 }),
+        request: expect.objectContaining({
+          instance_id: request.instance_id,
+          host: 'node2',
+          attempt: 1,
+          key_name: 'mykey',
+        }),
       },
     ]);
     expect(await repo.allocationsOf(request.instance_id)).toHaveLength(3);

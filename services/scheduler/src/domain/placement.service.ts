@@ -408,6 +408,7 @@ export class PlacementService {
       metadata: payload.metadata,
       user_data: payload.user_data,
       key_data: payload.key_data,
+      key_name: payload.key_name,
       host,
       attempt: payload.attempt,
     };

@@ -4,13 +4,15 @@ import {
   hostReport,
   instanceBuildFailed,
   instanceStateChanged,
+  instanceStateChangedV1,
   listHosts,
   releaseClaim,
   scheduleInstance,
+  scheduleInstanceV1,
   setHostEnabled,
 } from '@strato/contracts';
 import type { HostsService } from '../domain/hosts.service';
-import type { PlacementService, ScheduleOutcome } from '../domain/placement.service';
+import type { PlacementService, ScheduleOutcome, ScheduleRequest } from '../domain/placement.service';
 
 export interface SchedulerRouters {
   requests: MessageRouter;
@@ -25,16 +27,20 @@ export function schedulerRouters(deps: {
   onScheduled?: (outcome: ScheduleOutcome) => void;
 }): SchedulerRouters {
   const { placement, hosts } = deps;
+  const schedule = async (payload: ScheduleRequest) => {
+    const outcome = await placement.schedule(payload);
+    deps.onScheduled?.(outcome);
+  };
   return {
     requests: new MessageRouter()
-      .on(scheduleInstance, async ({ payload }) => {
-        const outcome = await placement.schedule(payload);
-        deps.onScheduled?.(outcome);
-      })
+      .on(scheduleInstance, async ({ payload }) => schedule(payload))
+      // Sent before key_name existed (e.g. in flight during an upgrade).
+      .on(scheduleInstanceV1, async ({ payload }) => schedule({ ...payload, key_name: null }))
       .on(releaseClaim, async ({ payload }) => placement.release(payload.instance_id)),
     events: new MessageRouter()
       .on(instanceBuildFailed, async ({ payload }) => placement.buildFailed(payload))
-      .on(instanceStateChanged, async ({ payload }) => placement.stateChanged(payload)),
+      .on(instanceStateChanged, async ({ payload }) => placement.stateChanged(payload))
+      .on(instanceStateChangedV1, async ({ payload }) => placement.stateChanged(payload)),
     reports: new MessageRouter().on(hostReport, async ({ payload }) => hosts.report(payload)),
     rpc: new MessageRouter()
       .onCall(listHosts, async ({ payload }) => ({ hosts: await hosts.list(payload.host) }))

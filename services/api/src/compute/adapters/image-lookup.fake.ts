@@ -1,9 +1,12 @@
 /** An in-memory ImageLookup for tests and for running without an image service. */
+import { randomUUID } from 'node:crypto';
 import type { Image } from '@strato/contracts';
-import type { ImageLookup } from '../domain/ports';
+import type { ImageAuth, ImageLookup, NewImage } from '../domain/ports';
+
+type Stored = Image & { status: string; owner: string | null; visibility: string };
 
 export class FakeImageLookup implements ImageLookup {
-  private readonly images = new Map<string, Image & { status: string; owner: string | null }>();
+  private readonly images = new Map<string, Stored>();
 
   /** Adds an image; owner null means public. */
   add(image: Partial<Image> & { id: string; status?: string; owner?: string | null }): this {
@@ -18,15 +21,55 @@ export class FakeImageLookup implements ImageLookup {
       properties: {},
       status: 'active',
       owner: null,
+      visibility: 'public',
       ...image,
     });
     return this;
   }
 
+  /** Test hook: an image's status changes (e.g. its upload finished). */
+  setStatus(imageId: string, status: string): void {
+    const image = this.images.get(imageId);
+    if (image) image.status = status;
+  }
+
+  /** How many images there are (for assertions). */
+  get count(): number {
+    return this.images.size;
+  }
+
+  /** Every stored image with its owner and visibility (for assertions). */
+  find(imageId: string): Stored | undefined {
+    return this.images.get(imageId);
+  }
+
   async get(imageId: string, auth: { projectId: string }): Promise<(Image & { status: string }) | null> {
     const found = this.images.get(imageId);
     if (!found || (found.owner !== null && found.owner !== auth.projectId)) return null;
-    const { owner: _owner, ...image } = found;
+    const { owner: _owner, visibility: _visibility, ...image } = found;
     return image;
+  }
+
+  async create(image: NewImage, _auth: ImageAuth): Promise<string> {
+    const id = randomUUID();
+    this.images.set(id, {
+      id,
+      name: image.name,
+      disk_format: image.disk_format,
+      container_format: image.container_format,
+      size: null,
+      checksum: null,
+      min_ram_mb: image.min_ram_mb,
+      min_disk_gb: image.min_disk_gb,
+      properties: { ...image.properties },
+      status: 'queued',
+      owner: image.owner,
+      visibility: image.visibility,
+    });
+    return id;
+  }
+
+  async delete(imageId: string, _auth: ImageAuth): Promise<void> {
+    this.images.delete(imageId);
   }
 }

@@ -1,12 +1,17 @@
 /**
- * ImageLookup over the Image v2 API: GET {imageUrl}/v2/images/{id} with the caller's token.
- * 404 (and 403) mean "no such image for this caller"; anything else is Unavailable.
- * Answers are kept a few seconds per (project, image) so a burst of boots costs one call.
+ * ImageLookup over the Image v2 API, always with the caller's own token (so the image
+ * service's visibility and ownership rules apply, and what is created is the caller's):
+ * - GET {imageUrl}/v2/images/{id}: 404 (and 403) mean "no such image for this caller";
+ *   anything else is Unavailable. Answers are kept a few seconds per (project, image) so a
+ *   burst of boots costs one call.
+ * - POST {imageUrl}/v2/images (createImage's queued record) and DELETE (its rollback): the
+ *   image service's refusals keep their meaning (400 Invalid, 403 Forbidden, 409 Conflict,
+ *   413 QuotaExceeded); anything else is Unavailable.
  */
-import { unavailable } from '@strato/errors';
+import { AppError, invalid, unavailable, type ErrorKind } from '@strato/errors';
 import type { Logger } from '@strato/log';
 import type { Image } from '@strato/contracts';
-import type { ImageLookup } from '../domain/ports';
+import type { ImageAuth, ImageLookup, NewImage } from '../domain/ports';
 
 const CORE = new Set([
   'id',
@@ -37,6 +42,31 @@ const CORE = new Set([
 
 type Found = Image & { status: string };
 
+const REFUSALS: Partial<Record<number, ErrorKind>> = {
+  400: 'Invalid',
+  403: 'Forbidden',
+  409: 'Conflict',
+  413: 'QuotaExceeded',
+};
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
+
+/** The explanation in a Glance fault: webob's HTML page (after the <h1> title), or JSON. */
+export function faultMessage(text: string): string | null {
+  const html = /<\/h1>\s*([\s\S]*?)(?:<br \/>|<\/body>)/i.exec(text);
+  if (html) {
+    const message = html[1]!.replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_m, e: string) => ENTITIES[e]!).trim();
+    return message || null;
+  }
+  try {
+    const doc = JSON.parse(text) as { message?: unknown; error?: { message?: unknown } };
+    const message = doc.message ?? doc.error?.message;
+    return typeof message === 'string' ? message : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Maps a Glance image document to the contract's image. */
 export function toContractImage(doc: Record<string, unknown>): Found {
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
@@ -62,34 +92,96 @@ export function toContractImage(doc: Record<string, unknown>): Found {
 
 export class HttpImageLookup implements ImageLookup {
   private readonly cache = new Map<string, { at: number; image: Found | null }>();
+  private readonly inflight = new Map<string, Promise<Found | null>>();
 
   constructor(
     private readonly deps: {
       imageUrl: string;
       log: Logger;
       ttlMs?: number;
+      maxStaleMs?: number;
       timeoutMs?: number;
       now?: () => number;
     },
   ) {}
 
+  /**
+   * The image as the caller's project sees it. Answers are cached per project for ttlMs
+   * (default 5 s). Past that, an image that was found keeps being served for up to maxStaleMs
+   * (default 60 s) while one background request refreshes it, so a boot never waits on the
+   * image service for an image it has just used (an image deleted meanwhile fails at the
+   * agent, which cannot download it). Concurrent misses share one request.
+   */
   async get(imageId: string, auth: { token: string; projectId: string }): Promise<Found | null> {
     const now = (this.deps.now ?? Date.now)();
     const key = `${auth.projectId}/${imageId}`;
     const hit = this.cache.get(key);
-    if (hit && now - hit.at < (this.deps.ttlMs ?? 5000)) return hit.image;
-    const image = await this.fetch(imageId, auth.token);
-    if (this.cache.size > 1000) this.cache.clear();
-    this.cache.set(key, { at: now, image });
-    return image;
+    const age = hit ? now - hit.at : Infinity;
+    if (hit && age < (this.deps.ttlMs ?? 5000)) return hit.image;
+    if (hit?.image && age < (this.deps.maxStaleMs ?? 60_000)) {
+      this.refresh(key, imageId, auth.token).catch((err: unknown) =>
+        this.deps.log.warn(
+          { err: err instanceof Error ? err.message : String(err), image: imageId },
+          'image refresh failed',
+        ),
+      );
+      return hit.image;
+    }
+    return this.refresh(key, imageId, auth.token);
   }
 
-  private async fetch(imageId: string, token: string): Promise<Found | null> {
-    const url = `${this.deps.imageUrl.replace(/\/+$/, '')}/v2/images/${encodeURIComponent(imageId)}`;
-    let res: Response;
+  private refresh(key: string, imageId: string, token: string): Promise<Found | null> {
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const request = this.fetch(imageId, token)
+      .then((image) => {
+        if (this.cache.size > 1000) this.cache.clear();
+        this.cache.set(key, { at: (this.deps.now ?? Date.now)(), image });
+        return image;
+      })
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, request);
+    return request;
+  }
+
+  async create(image: NewImage, auth: ImageAuth): Promise<string> {
+    for (const key of Object.keys(image.properties)) {
+      if (CORE.has(key)) throw invalid(`Image property ${key} is reserved by the image service.`);
+    }
+    const body = {
+      ...image.properties,
+      name: image.name,
+      owner: image.owner,
+      visibility: image.visibility,
+      disk_format: image.disk_format,
+      container_format: image.container_format,
+      min_disk: image.min_disk_gb,
+      min_ram: image.min_ram_mb,
+    };
+    const res = await this.call('POST', '/v2/images', auth.token, JSON.stringify(body));
+    if (res.status !== 201) throw await this.refused(res, 'create');
+    const created = (await res.json()) as { id?: unknown };
+    if (typeof created.id !== 'string') throw unavailable('The image service is unavailable.');
+    return created.id;
+  }
+
+  async delete(imageId: string, auth: ImageAuth): Promise<void> {
+    this.cache.delete(`${auth.projectId}/${imageId}`);
+    const res = await this.call('DELETE', `/v2/images/${encodeURIComponent(imageId)}`, auth.token);
+    await res.body?.cancel();
+    if (res.status !== 204 && res.status !== 404) throw await this.refused(res, 'delete');
+  }
+
+  private async call(method: string, path: string, token: string, body?: string): Promise<Response> {
     try {
-      res = await fetch(url, {
-        headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+      return await fetch(`${this.deps.imageUrl.replace(/\/+$/, '')}${path}`, {
+        method,
+        headers: {
+          'X-Auth-Token': token,
+          Accept: 'application/json',
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body } : {}),
         signal: AbortSignal.timeout(this.deps.timeoutMs ?? 10_000),
       });
     } catch (err) {
@@ -99,6 +191,18 @@ export class HttpImageLookup implements ImageLookup {
       );
       throw unavailable('The image service is unavailable.');
     }
+  }
+
+  private async refused(res: Response, what: string): Promise<AppError> {
+    const message = faultMessage(await res.text().catch(() => ''));
+    const kind = REFUSALS[res.status];
+    if (kind && message) return new AppError(kind, message);
+    this.deps.log.warn({ status: res.status, action: what }, 'image service refused an image change');
+    return unavailable('The image service is unavailable.');
+  }
+
+  private async fetch(imageId: string, token: string): Promise<Found | null> {
+    const res = await this.call('GET', `/v2/images/${encodeURIComponent(imageId)}`, token);
     if (res.status === 404 || res.status === 403) return null;
     if (!res.ok) {
       this.deps.log.warn({ status: res.status }, 'image service refused an image lookup');

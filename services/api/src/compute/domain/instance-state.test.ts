@@ -81,9 +81,29 @@ describe('actions allowed by state', () => {
   it('allows stopping an instance in error', () => {
     expect(() => assertActionAllowed('stop', { id, vmState: 'error', taskState: null })).not.toThrow();
   });
+
+  it('allows createImage of an active, stopped, paused or suspended instance with no task', () => {
+    for (const vmState of ['active', 'stopped', 'paused', 'suspended'] as const) {
+      expect(() => assertActionAllowed('createImage', { id, vmState, taskState: null })).not.toThrow();
+    }
+    expect(() => assertActionAllowed('createImage', { id, vmState: 'building', taskState: null })).toThrow(
+      `Cannot 'createImage' instance ${id} while it is in vm_state building`,
+    );
+    expect(() =>
+      assertActionAllowed('createImage', { id, vmState: 'active', taskState: 'image_snapshot' }),
+    ).toThrow(`Cannot 'createImage' instance ${id} while it is in task_state image_snapshot`);
+  });
 });
 
 describe('state events', () => {
+  it("follows a snapshot's task_states and keeps the server ACTIVE meanwhile", () => {
+    const active = { ...building, vmState: 'active' as const, taskState: 'image_snapshot' as const };
+    const uploading = applyStateEvent(active, event({ attempt: null, task_state: 'image_uploading' }));
+    expect(uploading.kind === 'apply' && uploading.next.taskState).toBe('image_uploading');
+    expect(serverStatus('active', 'image_uploading')).toBe('ACTIVE');
+    expect(serverStatus('stopped', 'image_snapshot')).toBe('SHUTOFF');
+  });
+
   it('applies a build completion: active, host, launched_at', () => {
     const out = applyStateEvent(building, event({}));
     expect(out).toEqual({

@@ -50,7 +50,7 @@ export function vmStatesForStatus(status: string): VmState[] {
 }
 
 /** Actions whose allowed states Nova checks (check_instance_state). */
-export type InstanceAction = 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'update_metadata';
+export type InstanceAction = 'stop' | 'start' | 'reboot' | 'reboot_hard' | 'update_metadata' | 'createImage';
 
 interface Rule {
   vm: readonly VmState[];
@@ -67,6 +67,7 @@ const RULES: Record<InstanceAction, Rule> = {
     task: [null, 'rebooting', 'reboot_pending', 'reboot_started'],
   },
   update_metadata: { vm: ['active', 'paused', 'suspended', 'stopped'] },
+  createImage: { vm: ['active', 'stopped', 'paused', 'suspended'], task: [null] },
 };
 
 /** The name Nova uses in its conflict message for each action. */
@@ -76,6 +77,7 @@ const ACTION_NAME: Record<InstanceAction, string> = {
   reboot: 'reboot',
   reboot_hard: 'reboot',
   update_metadata: 'update_metadata',
+  createImage: 'createImage',
 };
 
 /** Throws Conflict (409) with Nova's message when the instance's state forbids the action. */
@@ -101,6 +103,7 @@ export const ACTION_TASK_STATE = {
   start: 'powering-on',
   reboot: 'rebooting',
   reboot_hard: 'rebooting_hard',
+  createImage: 'image_snapshot',
 } as const satisfies Partial<Record<InstanceAction, TaskState>>;
 
 /** What the api keeps of an instance's state, as the event logic sees it. */

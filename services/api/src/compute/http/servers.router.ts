@@ -64,6 +64,7 @@ const updateSchema = z.object({
 const rebootSchema = z.object({
   type: z.string().refine((t) => ['SOFT', 'HARD'].includes(t.toUpperCase()), "must be 'SOFT' or 'HARD'"),
 });
+const createImageSchema = z.strictObject({ name: nameField, metadata: metadataField.optional() });
 const consoleSchema = z
   .object({
     length: z
@@ -84,6 +85,8 @@ export function serversRouter(deps: {
   hosts: CachedHostList;
   urls: Urls;
   defaultZone: string;
+  /** The image endpoint clients use (createImage's Location header before 2.45). */
+  imagePublicUrl: string;
 }): Router {
   const { servers, urls } = deps;
   const router = Router();
@@ -223,6 +226,18 @@ export function serversRouter(deps: {
         case 'reboot': {
           const { type } = parseBody(rebootSchema, args);
           await servers.act(caller, id, type.toUpperCase() === 'HARD' ? 'reboot_hard' : 'reboot');
+          res.status(202).end();
+          return;
+        }
+        case 'createImage': {
+          const { name, metadata } = parseBody(createImageSchema, args);
+          const imageId = await servers.createImage(caller, id, { name, metadata: metadata ?? {} });
+          // Nova: the image's URL in Location up to 2.44; from 2.45 its id in the body instead.
+          if (versionOf(req).atLeast(45)) {
+            res.status(202).json({ image_id: imageId });
+            return;
+          }
+          res.setHeader('Location', `${deps.imagePublicUrl.replace(/\/+$/, '')}/images/${imageId}`);
           res.status(202).end();
           return;
         }

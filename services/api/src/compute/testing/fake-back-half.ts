@@ -1,7 +1,8 @@
 /**
  * A stand-in for the scheduler and compute agents, on the bus, for tests of the compute API:
  * it answers schedule requests by "building" on one of its hosts (state_changed events),
- * obeys start/stop/reboot/delete casts, serves scheduler.list_hosts / set_host_enabled and
+ * obeys start/stop/reboot/delete/snapshot casts, serves scheduler.list_hosts /
+ * set_host_enabled and
  * console output. Behaviour is scripted through its public fields.
  */
 import type { Bus, Subscription } from '@strato/bus';
@@ -17,6 +18,7 @@ import {
   scheduleInstance,
   schedulerQueues,
   setHostEnabled,
+  snapshotInstance,
   startInstance,
   stopInstance,
   type HostSummary,
@@ -34,6 +36,9 @@ export class FakeBackHalf {
   readonly casts: { host: string; type: string; instanceId: string }[] = [];
   /** instance id → host it runs on. */
   readonly placement = new Map<string, string>();
+  /** Called between a snapshot's image_uploading and its end (e.g. to mark the image active). */
+  snapshotDone: ((imageId: string) => Promise<void>) | null = null;
+  private readonly poweredOff = new Set<string>();
   private readonly disabled = new Map<string, string | null>();
   private readonly subs: Subscription[] = [];
   private readonly events: EventPublisher;
@@ -129,13 +134,19 @@ export class FakeBackHalf {
     });
   }
 
-  private state(host: string, instanceId: string, vm: 'active' | 'stopped' | 'deleted', power: 0 | 1 | 4) {
+  private state(
+    host: string,
+    instanceId: string,
+    vm: 'active' | 'stopped' | 'deleted',
+    power: 0 | 1 | 4,
+    task: 'image_uploading' | null = null,
+  ) {
     return this.events.instanceStateChanged({
       instance_id: instanceId,
       host,
       attempt: null,
       vm_state: vm,
-      task_state: null,
+      task_state: task,
       power_state: power,
       fault: null,
       occurred_at: this.now(),
@@ -177,15 +188,25 @@ export class FakeBackHalf {
       const casts = new MessageRouter()
         .on(stopInstance, async (e) => {
           record('stop', e.payload.instance_id);
+          this.poweredOff.add(e.payload.instance_id);
           await this.state(host, e.payload.instance_id, 'stopped', 4);
         })
         .on(startInstance, async (e) => {
           record('start', e.payload.instance_id);
+          this.poweredOff.delete(e.payload.instance_id);
           await this.state(host, e.payload.instance_id, 'active', 1);
         })
         .on(rebootInstance, async (e) => {
           record(`reboot_${e.payload.reboot_type}`, e.payload.instance_id);
           await this.state(host, e.payload.instance_id, 'active', 1);
+        })
+        .on(snapshotInstance, async (e) => {
+          record(`snapshot ${e.payload.image_id}`, e.payload.instance_id);
+          const power = this.poweredOff.has(e.payload.instance_id) ? 4 : 1;
+          const vm = power === 4 ? 'stopped' : 'active';
+          await this.state(host, e.payload.instance_id, vm, power, 'image_uploading');
+          await this.snapshotDone?.(e.payload.image_id);
+          await this.state(host, e.payload.instance_id, vm, power);
         })
         .on(deleteInstance, async (e) => {
           record('delete', e.payload.instance_id);

@@ -25,6 +25,8 @@ export interface ComputeHarness {
   compute: Compute;
   back: FakeBackHalf;
   images: FakeImageLookup;
+  /** The fake back half's own bus (to publish as an agent would). */
+  backBus: MemoryBus;
   tokens: { admin: string; alice: string; bob: string };
   projects: { admin: string; alice: string; bob: string };
   close(): Promise<void>;
@@ -84,6 +86,7 @@ export async function startComputeHarness(options: HarnessOptions = {}): Promise
     config: { publicUrl, outboxPollMs: 50, rpcTimeoutMs: 2000 },
   });
   const back = new FakeBackHalf(backBus);
+  back.snapshotDone = async (imageId) => images.setStatus(imageId, 'active');
   await back.start();
   await compute.start();
 
@@ -102,6 +105,7 @@ export async function startComputeHarness(options: HarnessOptions = {}): Promise
     compute,
     back,
     images,
+    backBus,
     tokens: {
       admin: issue('admin', projects.admin, ['admin', 'member', 'reader']),
       alice: issue('alice', projects.alice, ['member', 'reader']),
