@@ -34,6 +34,13 @@ export interface NewFlavor {
 const flavorNotFound = (id: string) => notFound(`Flavor ${id} could not be found.`);
 
 export class FlavorService {
+  /**
+   * Flavors by id for get() (every boot reads one), kept FRESH_MS; any change made through
+   * this service clears it. Another api process's change shows here within FRESH_MS.
+   */
+  private readonly byId = new Map<string, { at: number; row: FlavorRow | null }>();
+  private static readonly FRESH_MS = 2000;
+
   constructor(private readonly deps: { db: DataSource }) {}
 
   private get flavors() {
@@ -52,7 +59,14 @@ export class FlavorService {
 
   /** A flavor the caller may see; NotFound otherwise. */
   async get(caller: Caller, id: string): Promise<FlavorRow> {
-    const flavor = await this.flavors.findOne({ where: { id } });
+    const now = Date.now();
+    let hit = this.byId.get(id);
+    if (!hit || now - hit.at >= FlavorService.FRESH_MS) {
+      hit = { at: now, row: await this.flavors.findOne({ where: { id } }) };
+      if (this.byId.size > 1000) this.byId.clear();
+      this.byId.set(id, hit);
+    }
+    const flavor = hit.row;
     if (!flavor || !(await this.canSee(caller, flavor))) throw flavorNotFound(id);
     return flavor;
   }
@@ -80,6 +94,7 @@ export class FlavorService {
   }
 
   async create(caller: Caller, input: NewFlavor): Promise<FlavorRow> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-manage:create');
     const id = input.id ?? randomUUID();
     return inTransaction(this.deps.db, async (em) => {
@@ -109,6 +124,7 @@ export class FlavorService {
   }
 
   async update(caller: Caller, id: string, description: string | null): Promise<FlavorRow> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-manage:update');
     const flavor = await this.get(caller, id);
     await this.flavors.update({ id }, { description });
@@ -116,6 +132,7 @@ export class FlavorService {
   }
 
   async delete(caller: Caller, id: string): Promise<void> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-manage:delete');
     await inTransaction(this.deps.db, async (em) => {
       const res = await em.delete(FlavorEntity, { id });
@@ -133,6 +150,7 @@ export class FlavorService {
     id: string,
     specs: Record<string, string>,
   ): Promise<Record<string, string>> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-extra-specs:create');
     return inTransaction(this.deps.db, async (em) => {
       const flavor = await em.findOne(FlavorEntity, { where: { id } });
@@ -144,6 +162,7 @@ export class FlavorService {
   }
 
   async deleteExtraSpec(caller: Caller, id: string, key: string): Promise<void> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-extra-specs:delete');
     await inTransaction(this.deps.db, async (em) => {
       const flavor = await em.findOne(FlavorEntity, { where: { id } });
@@ -164,6 +183,7 @@ export class FlavorService {
   }
 
   async addAccess(caller: Caller, id: string, projectId: string): Promise<string[]> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-access:add_tenant_access');
     const flavor = await this.get(caller, id);
     if (flavor.isPublic) throw conflict('Can not add access to a public flavor.');
@@ -177,6 +197,7 @@ export class FlavorService {
   }
 
   async removeAccess(caller: Caller, id: string, projectId: string): Promise<string[]> {
+    this.byId.clear();
     requireAdmin(caller, 'os-flavor-access:remove_tenant_access');
     await this.get(caller, id);
     const res = await this.deps.db.getRepository(FlavorAccessEntity).delete({ flavorId: id, projectId });
