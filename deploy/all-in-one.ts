@@ -63,6 +63,9 @@ async function main(): Promise<void> {
   );
 
   env.HOST_NAME ??= 'allinone';
+  // The compute agent downloads images (real guests) and uploads snapshots from the image
+  // service in this process, with a token it mints from TOKEN_SIGNING_KEYS.
+  env.IMAGE_URL ??= `http://127.0.0.1:${env.IMAGE_PORT ?? '9292'}`;
   const hypervisor = await chooseHypervisor(env);
   const configs = (() => {
     try {

@@ -133,7 +133,9 @@ export async function startComputeStack(options: StackOptions = {}): Promise<Com
     dataDir,
     procs,
     async startAgents(group) {
-      const groupEnv = { ...env, ...options.agentEnv, ...group.env };
+      // Agents fetch images (real guests) and upload snapshots with their own token, minted
+      // with the shared TOKEN_SIGNING_KEYS, from the image service here.
+      const groupEnv = { ...env, IMAGE_URL: env.IMAGE_PUBLIC_URL!, ...options.agentEnv, ...group.env };
       const outcomes = await Promise.allSettled(
         group.oneProcess
           ? [

@@ -8,6 +8,9 @@ import { resolve, join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import express from 'express';
 import { Counter } from 'prom-client';
+import { TokenService, parseSigningKeys } from '@strato/auth';
+import type { Cache } from '@strato/cache';
+import { ConfigError } from '@strato/config';
 import { EventPublisher, computeQueues } from '@strato/contracts';
 import type { Subscription } from '@strato/bus';
 import { novaFault } from '@strato/errors';
@@ -26,7 +29,13 @@ import { ComputeManager, type AgentOutbox } from './domain/compute.manager';
 import { HostReporter } from './domain/host-reporter';
 import { FakeDriver } from './driver/fake.driver';
 import type { HypervisorDriver } from './driver/hypervisor-driver';
+import { backingFilesInUse } from './driver/instance-dirs';
 import { LibvirtDriver } from './driver/libvirt.driver';
+import { ImageCache } from './images/image-cache';
+import { ImageClient } from './images/image-client';
+import { QemuImg } from './images/qemu-img';
+import { AgentServiceToken } from './images/service-token';
+import { snapshotUploader } from './images/image-upload';
 import { computeRouters } from './rpc/compute.handlers';
 
 export interface ComputeAgentService extends Service {
@@ -47,17 +56,85 @@ export interface ComputeAgentOptions {
   driver?: HypervisorDriver;
 }
 
-async function openDriver(config: ComputeAgentConfig, log: Logger): Promise<HypervisorDriver> {
-  if (config.HYPERVISOR_DRIVER === 'fake') return new FakeDriver();
-  const instancesDir = resolve(config.INSTANCES_DIR ?? join(config.DATA_DIR, 'instances', config.HOST_NAME));
-  return LibvirtDriver.open({
-    uri: config.LIBVIRT_URI,
-    instancesDir,
-    domainType: config.LIBVIRT_DOMAIN_TYPE,
-    ...(config.DISK_GB !== undefined ? { diskGb: config.DISK_GB } : {}),
-    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-    log,
-  });
+interface Adapters {
+  driver: HypervisorDriver;
+  /** Releases the image client's sockets. */
+  release(): void;
+}
+
+/**
+ * The hypervisor driver, with the image cache and image client real hypervisors (qemu URIs)
+ * need: their guests boot from images the agent downloads with its own token, so they need
+ * TOKEN_SIGNING_KEYS.
+ */
+async function openAdapters(
+  config: ComputeAgentConfig,
+  instancesDir: string,
+  log: Logger,
+  cache: Cache,
+  given: HypervisorDriver | undefined,
+): Promise<Adapters> {
+  const realHypervisor =
+    !given && config.HYPERVISOR_DRIVER === 'libvirt' && !config.LIBVIRT_URI.startsWith('test:');
+  if (realHypervisor && !config.TOKEN_SIGNING_KEYS) {
+    throw new ConfigError([
+      `TOKEN_SIGNING_KEYS is required with LIBVIRT_URI=${config.LIBVIRT_URI} (the agent fetches images from the image service with its own token)`,
+    ]);
+  }
+  const token =
+    realHypervisor && config.TOKEN_SIGNING_KEYS
+      ? new AgentServiceToken({
+          tokens: new TokenService({
+            keys: parseSigningKeys(config.TOKEN_SIGNING_KEYS),
+            cache,
+            ttlSeconds: config.SERVICE_TOKEN_TTL_SECONDS,
+          }),
+          projectId: config.SERVICE_PROJECT_ID,
+          host: config.HOST_NAME,
+        })
+      : null;
+  const imageClient =
+    token && realHypervisor ? new ImageClient({ url: config.IMAGE_URL, token: () => token.get() }) : null;
+  const release = () => imageClient?.close();
+  const adapters = (driver: HypervisorDriver): Adapters => ({ driver, release });
+  try {
+    if (given) return adapters(given);
+    if (config.HYPERVISOR_DRIVER === 'fake') return adapters(new FakeDriver());
+    const common = {
+      uri: config.LIBVIRT_URI,
+      instancesDir,
+      ...(config.DISK_GB !== undefined ? { diskGb: config.DISK_GB } : {}),
+      shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+      log,
+    };
+    if (!realHypervisor || !imageClient) return adapters(await LibvirtDriver.open(common));
+    const qemuImg = new QemuImg();
+    const images = new ImageCache({
+      dir: resolve(config.IMAGE_CACHE_DIR ?? join(instancesDir, '_base')),
+      maxBytes: config.IMAGE_CACHE_MAX_GB * 1024 ** 3,
+      source: imageClient,
+      inspect: (path, format) => qemuImg.info(path, format),
+      inUse: () => backingFilesInUse(instancesDir),
+      log: log.child({ component: 'image-cache' }),
+    });
+    const driver = await LibvirtDriver.open({
+      ...common,
+      guests: {
+        images,
+        imageSource: imageClient,
+        qemuImg,
+        virtType: config.LIBVIRT_VIRT_TYPE ?? config.LIBVIRT_DOMAIN_TYPE ?? 'auto',
+        network: config.LIBVIRT_NETWORK === 'none' ? null : config.LIBVIRT_NETWORK,
+        configDriveBus: config.CONFIG_DRIVE_BUS,
+        availabilityZone: config.AVAILABILITY_ZONE,
+        softRebootGraceMs: config.SOFT_REBOOT_GRACE_MS,
+      },
+    });
+    return adapters(driver);
+  } catch (err) {
+    release();
+    throw err;
+  }
 }
 
 export async function createComputeAgentService(
@@ -72,14 +149,22 @@ export async function createComputeAgentService(
     log,
     shared: options.shared,
   });
-  let driver: HypervisorDriver;
+  const { bus, cache } = infra;
+  const instancesDir = resolve(config.INSTANCES_DIR ?? join(config.DATA_DIR, 'instances', config.HOST_NAME));
+  let adapters: Adapters;
   try {
-    driver = options.driver ?? (await openDriver(config, log.child({ component: 'driver' })));
+    adapters = await openAdapters(
+      config,
+      instancesDir,
+      log.child({ component: 'driver' }),
+      cache,
+      options.driver,
+    );
   } catch (err) {
     await infra.close();
     throw err;
   }
-  const { bus, cache } = infra;
+  const { driver } = adapters;
 
   const events = new EventPublisher(bus);
   const outbox: AgentOutbox = {
@@ -87,7 +172,23 @@ export async function createComputeAgentService(
     buildFailed: async (e) => void (await events.instanceBuildFailed(e)),
     hostInstances: async (r) => void (await events.hostInstances(r)),
   };
-  const manager = new ComputeManager({ host, driver, outbox, log: log.child({ component: 'manager' }) });
+  const uploads = snapshotUploader({
+    imageUrl: config.IMAGE_URL,
+    signingKeys: config.TOKEN_SIGNING_KEYS,
+    serviceProjectId: config.SERVICE_PROJECT_ID,
+    tokenTtlSeconds: config.SERVICE_TOKEN_TTL_SECONDS,
+    host,
+    cache,
+  });
+  const manager = new ComputeManager({
+    host,
+    driver,
+    outbox,
+    images: uploads,
+    // '_' keeps it apart from the instance directories (<uuid>) and beside the image cache (_base).
+    snapshotDir: join(instancesDir, '_snapshots'),
+    log: log.child({ component: 'manager' }),
+  });
   const reporter = new HostReporter({
     settings: {
       host,
@@ -200,6 +301,8 @@ export async function createComputeAgentService(
       await Promise.allSettled([...running]);
       await server?.close();
       await driver.close();
+      adapters.release();
+      uploads.close();
       await infra.close();
     },
   };

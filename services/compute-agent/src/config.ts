@@ -27,10 +27,42 @@ export const computeAgentConfigSchema = z.object({
   LIBVIRT_URI: z.string().min(1).default('test:///default'),
   /** 'fake' is the in-memory simulated hypervisor (no libvirt). */
   HYPERVISOR_DRIVER: z.enum(['libvirt', 'fake']).default('libvirt'),
-  /** Domain type on qemu:// URIs: kvm needs hardware virtualisation (vmx/svm). */
-  LIBVIRT_DOMAIN_TYPE: z.enum(['kvm', 'qemu']).default('qemu'),
+  /**
+   * Like Nova's virt_type: the domain type of real guests. auto = kvm when /dev/kvm exists and
+   * the CPU has vmx/svm, else qemu (TCG emulation).
+   */
+  LIBVIRT_VIRT_TYPE: z.enum(['auto', 'kvm', 'qemu']).optional(),
+  /** @deprecated the old name of LIBVIRT_VIRT_TYPE (kvm or qemu); used when that is unset. */
+  LIBVIRT_DOMAIN_TYPE: z.enum(['kvm', 'qemu']).optional(),
+  /** The libvirt network guest NICs join (a NAT network is made if missing); 'none': no NIC. */
+  LIBVIRT_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - only')
+    .default('default'),
+  /** How the config drive is attached: a cdrom on ide or sata, or a read-only virtio disk. */
+  CONFIG_DRIVE_BUS: z.enum(['ide', 'sata', 'virtio']).default('ide'),
+  /** SOFT reboot: time the guest gets to shut down (ACPI) before a HARD reboot instead. */
+  SOFT_REBOOT_GRACE_MS: env.int(120000, 0),
   /** Per-instance files (disks, console logs); default <DATA_DIR>/instances/<HOST_NAME>. */
   INSTANCES_DIR: z.string().optional(),
+  /** The host's image cache; default <INSTANCES_DIR>/_base. */
+  IMAGE_CACHE_DIR: z.string().optional(),
+  /** Unused cached images are evicted (least recently used first) above this size. */
+  IMAGE_CACHE_MAX_GB: z.coerce.number().min(0).default(20),
+  /** The image service, where real guests' images are downloaded from. */
+  IMAGE_URL: env.url().default('http://127.0.0.1:9292'),
+  /**
+   * The signing keys the api and image service share (kid:secret,...): the agent mints its own
+   * token for the image service with them. Required for real hypervisors (qemu URIs).
+   */
+  TOKEN_SIGNING_KEYS: z.string().min(1).optional(),
+  /** The project the agent's own token is scoped to (admin role). */
+  SERVICE_PROJECT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+    .default('service'),
+  /** Lifetime of the token the agent mints for itself. */
+  SERVICE_TOKEN_TTL_SECONDS: env.int(3600, 120),
   BIND_HOST: z.string().default('127.0.0.1'),
   /** Health (/healthz, /readyz) and Prometheus /metrics only. */
   COMPUTE_AGENT_PORT: env.port(9102),
