@@ -20,6 +20,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
     const bareTimes: number[] = [];
     const guestRss: number[] = [];
     let template: string | null = null;
+    let templateDir = '';
     let base: { file: string; format: string } | null = null;
     let firstBoot = 0;
 
@@ -167,9 +169,14 @@ async function main(): Promise<void> {
           file: info['full-backing-filename'] ?? join(GUEST_DIR, 'disk.qcow2'),
           format: info['backing-filename-format'] ?? 'qcow2',
         };
-        // Kept for the bare runs: the agent removes its instance files on delete.
-        const drive = /<disk type='file' device='cdrom'>[\s\S]*?<source file='([^']+)'/.exec(template)?.[1];
-        if (drive) copyFileSync(drive, join(bareDir, 'disk.config'));
+        // Kept for the bare runs (the agent removes its instance files on delete): everything
+        // the domain uses from the instance directory but its disk and console log.
+        templateDir = join(instancesDir, id);
+        mkdirSync(join(bareDir, 'template'), { mode: 0o755 });
+        for (const f of readdirSync(templateDir)) {
+          if (f !== 'disk' && f !== 'console.log')
+            copyFileSync(join(templateDir, f), join(bareDir, 'template', f));
+        }
       }
       await api.ok('DELETE', `/servers/${id}`);
       for (;;) {
@@ -182,9 +189,9 @@ async function main(): Promise<void> {
       const name = `strato-bench-bare-${i + 1}`;
       const dir = join(bareDir, name);
       mkdirSync(dir, { mode: 0o755 });
-      const disk = /<disk type='file' device='disk'>[\s\S]*?<source file='([^']+)'/.exec(template)?.[1];
-      if (!disk) throw new Error('no disk in the domain XML the agent made');
-      const overlay = join(dir, 'disk');
+      for (const f of readdirSync(join(bareDir, 'template'))) {
+        copyFileSync(join(bareDir, 'template', f), join(dir, f));
+      }
       await run('qemu-img', [
         'create',
         '-q',
@@ -194,23 +201,15 @@ async function main(): Promise<void> {
         base!.format,
         '-b',
         base!.file,
-        overlay,
+        join(dir, 'disk'),
         '1G',
       ]);
-      let xml = template
+      const log = join(dir, 'console.log');
+      const xml = template
         .replace(/<uuid>[^<]*<\/uuid>/, `<uuid>${randomUUID()}</uuid>`)
         .replace(/<name>[^<]*<\/name>/, `<name>${name}</name>`)
-        .split(`'${disk}'`)
-        .join(`'${overlay}'`);
-      const drive = /<disk type='file' device='cdrom'>[\s\S]*?<source file='([^']+)'/.exec(template)?.[1];
-      if (drive) {
-        copyFileSync(join(bareDir, 'disk.config'), join(dir, 'disk.config'));
-        xml = xml.split(`'${drive}'`).join(`'${join(dir, 'disk.config')}'`);
-      }
-      const log = join(dir, 'console.log');
-      const serial = /<serial type='file'>\s*<source path='([^']+)'/.exec(template)?.[1];
-      if (!serial) throw new Error('no serial file in the domain XML the agent made');
-      xml = xml.split(`'${serial}'`).join(`'${log}'`);
+        .split(`${templateDir}/`)
+        .join(`${dir}/`);
       const xmlFile = join(dir, 'domain.xml');
       writeFileSync(xmlFile, xml);
       const bareStarted = performance.now();

@@ -225,6 +225,25 @@ suite('a real guest through the whole stack (qemu:///system)', () => {
     await cliText('server', 'reboot', '--wait', 'vm-real');
     await waitStatus('vm-real', 'ACTIVE');
 
+    // The guest powers itself off (ACPI from outside the API, as a guest's own poweroff would):
+    // libvirt's lifecycle event reaches the API, which shows SHUTOFF; then start it again.
+    // (Each start gives the guest a fresh console log. The guest listens for the power button
+    // only once it is up, so the request is repeated until libvirt sees it off.)
+    await waitConsole('vm-real', 'STRATO-GUEST-READY');
+    await waitFor(
+      `${domain} shut off from inside`,
+      async () => {
+        const state = (await virsh('domstate', domain)).trim();
+        if (state === 'running') await virsh('shutdown', domain).catch(() => undefined);
+        return state;
+      },
+      (state) => state === 'shut off',
+      { timeoutMs: 60_000, everyMs: 3000 },
+    );
+    await waitStatus('vm-real', 'SHUTOFF', 60_000);
+    await cliText('server', 'start', 'vm-real');
+    await waitStatus('vm-real', 'ACTIVE');
+
     // Snapshot to an image, and boot that image.
     await cliText('server', 'image', 'create', '--name', 'snap1', '--wait', 'vm-real');
     const snap = (await cli('image', 'show', 'snap1', '-f', 'json')) as Record<string, unknown>;
