@@ -1,3 +1,4 @@
 export * from './tokens';
 export * from './middleware';
 export * from './passwords';
+export * from './service-token';

@@ -8,7 +8,7 @@ import { resolve, join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import express from 'express';
 import { Counter } from 'prom-client';
-import { TokenService, parseSigningKeys } from '@strato/auth';
+import { ServiceToken, TokenService, parseSigningKeys } from '@strato/auth';
 import type { Cache } from '@strato/cache';
 import { ConfigError } from '@strato/config';
 import { EventPublisher, computeQueues } from '@strato/contracts';
@@ -34,7 +34,6 @@ import { LibvirtDriver } from './driver/libvirt.driver';
 import { ImageCache } from './images/image-cache';
 import { ImageClient } from './images/image-client';
 import { QemuImg } from './images/qemu-img';
-import { AgentServiceToken } from './images/service-token';
 import { snapshotUploader } from './images/image-upload';
 import { computeRouters } from './rpc/compute.handlers';
 
@@ -67,11 +66,26 @@ interface Adapters {
  * need: their guests boot from images the agent downloads with its own token, so they need
  * TOKEN_SIGNING_KEYS.
  */
+/** The agent's own token for the image service, minted with the shared keys (when it has them). */
+function agentToken(config: ComputeAgentConfig, cache: Cache): ServiceToken | null {
+  if (!config.TOKEN_SIGNING_KEYS) return null;
+  return new ServiceToken({
+    tokens: new TokenService({
+      keys: parseSigningKeys(config.TOKEN_SIGNING_KEYS),
+      cache,
+      ttlSeconds: config.SERVICE_TOKEN_TTL_SECONDS,
+    }),
+    projectId: config.SERVICE_PROJECT_ID,
+    userId: `compute-agent@${config.HOST_NAME}`,
+    userName: 'nova',
+  });
+}
+
 async function openAdapters(
   config: ComputeAgentConfig,
   instancesDir: string,
   log: Logger,
-  cache: Cache,
+  token: ServiceToken | null,
   given: HypervisorDriver | undefined,
 ): Promise<Adapters> {
   const realHypervisor =
@@ -81,18 +95,6 @@ async function openAdapters(
       `TOKEN_SIGNING_KEYS is required with LIBVIRT_URI=${config.LIBVIRT_URI} (the agent fetches images from the image service with its own token)`,
     ]);
   }
-  const token =
-    realHypervisor && config.TOKEN_SIGNING_KEYS
-      ? new AgentServiceToken({
-          tokens: new TokenService({
-            keys: parseSigningKeys(config.TOKEN_SIGNING_KEYS),
-            cache,
-            ttlSeconds: config.SERVICE_TOKEN_TTL_SECONDS,
-          }),
-          projectId: config.SERVICE_PROJECT_ID,
-          host: config.HOST_NAME,
-        })
-      : null;
   const imageClient =
     token && realHypervisor ? new ImageClient({ url: config.IMAGE_URL, token: () => token.get() }) : null;
   const release = () => imageClient?.close();
@@ -151,13 +153,14 @@ export async function createComputeAgentService(
   });
   const { bus, cache } = infra;
   const instancesDir = resolve(config.INSTANCES_DIR ?? join(config.DATA_DIR, 'instances', config.HOST_NAME));
+  const token = agentToken(config, cache);
   let adapters: Adapters;
   try {
     adapters = await openAdapters(
       config,
       instancesDir,
       log.child({ component: 'driver' }),
-      cache,
+      token,
       options.driver,
     );
   } catch (err) {
@@ -172,14 +175,7 @@ export async function createComputeAgentService(
     buildFailed: async (e) => void (await events.instanceBuildFailed(e)),
     hostInstances: async (r) => void (await events.hostInstances(r)),
   };
-  const uploads = snapshotUploader({
-    imageUrl: config.IMAGE_URL,
-    signingKeys: config.TOKEN_SIGNING_KEYS,
-    serviceProjectId: config.SERVICE_PROJECT_ID,
-    tokenTtlSeconds: config.SERVICE_TOKEN_TTL_SECONDS,
-    host,
-    cache,
-  });
+  const uploads = snapshotUploader({ imageUrl: config.IMAGE_URL, token });
   const manager = new ComputeManager({
     host,
     driver,

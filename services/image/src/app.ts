@@ -3,14 +3,14 @@
  * cache, token service, object-storage client) and hands each part exactly what it may touch.
  */
 import express from 'express';
-import { TokenService, parseSigningKeys } from '@strato/auth';
+import { ServiceToken, TokenService, parseSigningKeys } from '@strato/auth';
 import { createMetrics, httpMetrics, listen, probes, requestContext, type RunningServer } from '@strato/http';
 import { createLogger, type Logger } from '@strato/log';
 import { openInfra, type Service, type SharedInfra } from '@strato/runtime';
 import type { ImageConfig } from './config';
 import type { ImageDataStore } from './domain/image-data';
 import { ImageService } from './domain/image.service';
-import { ServiceToken, SwiftImageDataStore } from './data/swift-data-store';
+import { SwiftImageDataStore } from './data/swift-data-store';
 import { glanceErrorHandler, glanceNotFound } from './http/glance-fault';
 import { imageRouter } from './http/image.router';
 import { versionsRouter } from './http/versions.router';
@@ -42,7 +42,12 @@ export async function createImageService(
   let swift: SwiftImageDataStore | null = null;
   let data = options.dataStore;
   if (!data) {
-    const serviceToken = new ServiceToken({ tokens, projectId: config.IMAGE_SERVICE_PROJECT_ID });
+    const serviceToken = new ServiceToken({
+      tokens,
+      projectId: config.IMAGE_SERVICE_PROJECT_ID,
+      userId: 'image-service',
+      userName: 'glance',
+    });
     swift = new SwiftImageDataStore({
       url: config.OBJECT_STORE_URL,
       projectId: config.IMAGE_SERVICE_PROJECT_ID,

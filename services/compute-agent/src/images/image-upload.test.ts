@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryCache } from '@strato/cache';
 import { HttpImageUploader, snapshotUploader } from './image-upload';
 
 interface Seen {
@@ -141,14 +140,7 @@ describe('HttpImageUploader', () => {
 
 describe('snapshotUploader', () => {
   it('refuses snapshots, saying why, without the signing keys', async () => {
-    const uploader = snapshotUploader({
-      imageUrl: 'http://127.0.0.1:9292',
-      signingKeys: undefined,
-      serviceProjectId: 'service',
-      tokenTtlSeconds: 3600,
-      host: 'node1',
-      cache: new MemoryCache(),
-    });
+    const uploader = snapshotUploader({ imageUrl: 'http://127.0.0.1:9292', token: null });
     await expect(uploader.status(randomUUID())).rejects.toMatchObject({
       kind: 'Unavailable',
       message: expect.stringContaining('TOKEN_SIGNING_KEYS'),

@@ -12,12 +12,10 @@ import { stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
-import { TokenService, parseSigningKeys } from '@strato/auth';
-import type { Cache } from '@strato/cache';
+import type { ServiceToken } from '@strato/auth';
 import { AppError } from '@strato/errors';
 import type { ImageUploader } from '../domain/compute.manager';
 import type { SnapshotFile } from '../driver/hypervisor-driver';
-import { AgentServiceToken } from './service-token';
 
 export interface ImageUploadOptions {
   /** The image service's base URL, e.g. http://127.0.0.1:9292. */
@@ -206,28 +204,16 @@ export class UnavailableImageUploader implements ImageUploader {
   close(): void {}
 }
 
-/** The agent's uploader from its configuration: its own token minted with the shared keys. */
+/** The agent's uploader: with its own token (minted with the shared keys), or one that says why not. */
 export function snapshotUploader(settings: {
   imageUrl: string;
-  signingKeys: string | undefined;
-  serviceProjectId: string;
-  tokenTtlSeconds: number;
-  host: string;
-  cache: Cache;
+  token: ServiceToken | null;
 }): ImageUploader & { close(): void } {
-  if (!settings.signingKeys) {
+  const { token } = settings;
+  if (!token) {
     return new UnavailableImageUploader(
       'Snapshots need TOKEN_SIGNING_KEYS on the compute agent (to upload to the image service).',
     );
   }
-  const token = new AgentServiceToken({
-    tokens: new TokenService({
-      keys: parseSigningKeys(settings.signingKeys),
-      cache: settings.cache,
-      ttlSeconds: settings.tokenTtlSeconds,
-    }),
-    projectId: settings.serviceProjectId,
-    host: settings.host,
-  });
   return new HttpImageUploader({ url: settings.imageUrl, token: () => token.get() });
 }

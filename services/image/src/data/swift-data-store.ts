@@ -9,43 +9,9 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { TokenService } from '@strato/auth';
 import { AppError, notFound, unavailable } from '@strato/errors';
 import type { Logger } from '@strato/log';
 import { DigestStream, type ByteRange, type ImageDataStore, type ImageDigest } from '../domain/image-data';
-
-/** Mints and caches the image service's own token for its service project. */
-export class ServiceToken {
-  private current: { token: string; expiresAt: number } | null = null;
-
-  constructor(
-    private readonly deps: {
-      tokens: TokenService;
-      projectId: string;
-      /** Renew this long before expiry. */
-      marginMs?: number;
-      now?: () => number;
-    },
-  ) {}
-
-  get(): string {
-    const now = (this.deps.now ?? Date.now)();
-    const margin = this.deps.marginMs ?? 60_000;
-    if (!this.current || this.current.expiresAt - margin <= now) {
-      const { token, claims } = this.deps.tokens.issue({
-        userId: 'image-service',
-        userName: 'glance',
-        userDomainId: 'default',
-        userDomainName: 'Default',
-        project: { id: this.deps.projectId, name: 'service', domainId: 'default', domainName: 'Default' },
-        roles: [{ id: 'admin', name: 'admin' }],
-        methods: ['token'],
-      });
-      this.current = { token, expiresAt: claims.expiresAt.getTime() };
-    }
-    return this.current.token;
-  }
-}
 
 export interface SwiftDataStoreOptions {
   /** The Swift endpoint without account, e.g. http://127.0.0.1:8080/v1. */

@@ -1,20 +1,23 @@
 /**
- * The compute agent's own token for the image service: minted locally with the shared signing
- * keys (the agent is a trusted service, like the image service towards object storage), scoped
- * to the service project with the admin role so it may read any image's data, and renewed
- * before it expires. Never logged.
+ * A service's own token, for calls to another service on its own behalf (the image service
+ * to object storage, a compute agent to the image service): minted locally with the shared
+ * signing keys, scoped to the service project with the admin role, and renewed before it
+ * expires. Never logged.
  */
-import type { TokenService } from '@strato/auth';
+import type { TokenService } from './tokens';
 
-export class AgentServiceToken {
+export class ServiceToken {
   private current: { token: string; expiresAt: number } | null = null;
 
   constructor(
     private readonly deps: {
       tokens: TokenService;
+      /** The service project the token is scoped to. */
       projectId: string;
-      /** The agent's host, to tell agents apart in the image service's logs. */
-      host: string;
+      /** Who the token speaks for, as logs show it: e.g. 'image-service', 'compute-agent@node1'. */
+      userId: string;
+      /** The service's user name (OpenStack's: glance, nova). */
+      userName: string;
       /** Renew this long before expiry. */
       marginMs?: number;
       now?: () => number;
@@ -26,8 +29,8 @@ export class AgentServiceToken {
     const margin = this.deps.marginMs ?? 60_000;
     if (!this.current || this.current.expiresAt - margin <= now) {
       const { token, claims } = this.deps.tokens.issue({
-        userId: `compute-agent@${this.deps.host}`,
-        userName: 'nova',
+        userId: this.deps.userId,
+        userName: this.deps.userName,
         userDomainId: 'default',
         userDomainName: 'Default',
         project: { id: this.deps.projectId, name: 'service', domainId: 'default', domainName: 'Default' },
