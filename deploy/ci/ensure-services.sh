@@ -69,7 +69,7 @@ fi
 as_root rabbitmqctl -q start_app >/dev/null 2>&1 || true
 
 # --- Clients and libraries the tests drive -----------------------------------------------
-apt_install libvirt0 libvirt-clients python3-openstackclient python3-swiftclient s3cmd curl
+apt_install libvirt0 libvirt-clients python3-openstackclient python3-swiftclient s3cmd rclone curl
 command -v aws >/dev/null || apt_install awscli
 
 # --- libvirtd and QEMU for real guests ---------------------------------------------------
