@@ -1,6 +1,7 @@
 /**
  * The smallest HTTP server for the benchmark's ceilings: every GET streams one file
- * (argv[2]); every PUT is MD5-hashed and dropped. What the benchmark client can reach on this
+ * (argv[2]); a PUT is dropped (path ending in /discard: the bare receive rate) or MD5-hashed
+ * on the event loop and dropped (any other path). What the benchmark client can reach on this
  * machine when the server does nothing else.
  */
 import { createHash } from 'node:crypto';
@@ -12,10 +13,14 @@ import { pipeline } from 'node:stream/promises';
 const file = process.argv[2]!;
 const server = createServer((req, res) => {
   if (req.method === 'PUT') {
-    const md5 = createHash('md5');
-    req.on('data', (c: Buffer) => md5.update(c));
+    const md5 = req.url?.endsWith('/discard') ? null : createHash('md5');
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      md5?.update(c);
+    });
     req.on('end', () => {
-      res.writeHead(201, { etag: md5.digest('hex'), 'content-length': '0' });
+      res.writeHead(201, { etag: md5 ? md5.digest('hex') : String(size), 'content-length': '0' });
       res.end();
     });
     return;

@@ -75,6 +75,43 @@ describe('FsDataBackend (fsync on)', () => {
     await expect(backend.write(failing())).rejects.toThrow('client went away');
     expect(await readdir(join(dir, 'tmp'))).toEqual([]);
   });
+
+  it('writes a large item across many batches in order', async () => {
+    const body = randomBytes(40 * 1024 * 1024 + 5);
+    const parts = Array.from({ length: Math.ceil(body.length / 65_536) }, (_, i) =>
+      body.subarray(i * 65_536, (i + 1) * 65_536),
+    );
+    const { dataId, size } = await backend.write(chunks(...parts));
+    expect(size).toBe(body.length);
+    const { out, bytes } = collector();
+    await (
+      await backend.open(dataId)
+    ).sendTo!(out, 0, body.length - 1);
+    expect(bytes().equals(body)).toBe(true);
+  });
+
+  it('makes an item readable only after verify resolves, and leaves nothing when it rejects', async () => {
+    for (const body of [randomBytes(3000), randomBytes(3 * 1024 * 1024)]) {
+      let dataDirFiles = -1;
+      const { dataId } = await backend.write(chunks(body), {
+        verify: async () => {
+          await new Promise((r) => setTimeout(r, 20));
+          const shards = await readdir(join(dir, 'data'));
+          const files = await Promise.all(shards.map((s) => readdir(join(dir, 'data', s))));
+          dataDirFiles = files.flat().length;
+        },
+      });
+      expect(dataDirFiles).toBe(0);
+      await backend.remove([dataId]);
+      await expect(
+        backend.write(chunks(body), { verify: () => Promise.reject(new Error('bad digest')) }),
+      ).rejects.toThrow('bad digest');
+      expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+      const shards = await readdir(join(dir, 'data'));
+      const files = await Promise.all(shards.map((s) => readdir(join(dir, 'data', s))));
+      expect(files.flat()).toEqual([]);
+    }
+  });
 });
 
 describe('SqliteDatabase with durable commits', () => {

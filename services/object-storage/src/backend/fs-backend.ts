@@ -13,13 +13,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import { AppError, notFound } from '@strato/errors';
-import type { DataBackend, DataReader } from '../domain/data-backend';
+import type { DataBackend, DataReader, WriteOptions } from '../domain/data-backend';
 
 const ID_PATTERN = /^[0-9a-f]{32}$/;
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes of one upload that may be waiting for the disk before it stops taking more. */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 const SHARD_RUN = 64;
-const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
+/** A large write is fdatasynced in the background every this many bytes (the benchmark's raw write does the same). */
+export const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 export interface FsBackendOptions {
@@ -54,18 +57,27 @@ export class FsDataBackend implements DataBackend {
     return { removedTemporary: leftovers.length };
   }
 
-  async write(source: AsyncIterable<Uint8Array>): Promise<{ dataId: string; size: number }> {
+  async write(
+    source: AsyncIterable<Uint8Array>,
+    options: WriteOptions = {},
+  ): Promise<{ dataId: string; size: number }> {
     const dataId = this.newDataId();
     const tmp = join(this.tmpDir, dataId);
     let fh: FileHandle | null = null;
     let size = 0;
-    let inFlight: Promise<unknown> = Promise.resolve();
+    /** Batches handed to the disk and not yet known written, oldest first. */
+    const queue: { written: Promise<void>; bytes: number }[] = [];
+    let queued = 0;
+    /** The last write queued: each write starts when the one before it is done. */
+    let tail: Promise<void> = Promise.resolve();
     let earlySync: Promise<void> | null = null;
     let syncedUpTo = 0;
+    let verified: Promise<unknown> = Promise.resolve();
     try {
       // Nothing touches the disk until a whole batch is in hand: a small object (the common
-      // case) is then one O_DSYNC write (data durable when the write returns, no separate
-      // fdatasync round trip), and an upload that fails early leaves no file at all.
+      // case) is then one O_DSYNC write once it is verified (data durable when the write
+      // returns, no separate fdatasync round trip), and an upload that fails early or fails
+      // its checks leaves no file at all.
       let batch: Uint8Array[] = [];
       let batchBytes = 0;
       for await (const chunk of source) {
@@ -73,43 +85,57 @@ export class FsDataBackend implements DataBackend {
         batch.push(chunk);
         batchBytes += chunk.length;
         size += chunk.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          fh ??= await open(tmp, CREATE_FLAGS, 0o640);
-          await inFlight;
-          inFlight = writeAll(fh, batch);
-          inFlight.catch(() => undefined); // handled where it is awaited
-          batch = [];
-          batchBytes = 0;
-          // A large upload flushes as it goes (one background fdatasync at a time), so the
-          // final fdatasync has only the tail left to write instead of the whole object.
-          if (this.fsync && size - syncedUpTo >= EARLY_SYNC_BYTES && !earlySync) {
-            const handle = fh;
-            syncedUpTo = size;
-            const sync = inFlight.then(() => handle.datasync());
-            sync.catch(() => undefined); // handled where it is awaited
-            earlySync = sync;
-            void sync.then(
-              () => (earlySync = earlySync === sync ? null : earlySync),
-              () => undefined,
-            );
-          }
+        if (batchBytes < WRITE_BATCH_BYTES) continue;
+        const handle = (fh ??= await open(tmp, CREATE_FLAGS, 0o640));
+        // Several batches may wait for the disk while more arrive, so a slow write does not
+        // stop the receiving (and the hashing that goes with it) at once; past
+        // MAX_QUEUED_BYTES the upload waits for the disk.
+        while (queued >= MAX_QUEUED_BYTES) {
+          const oldest = queue.shift()!;
+          await oldest.written;
+          queued -= oldest.bytes;
+        }
+        const chunks = batch;
+        tail = tail.then(() => writeAll(handle, chunks));
+        tail.catch(() => undefined); // handled where it is awaited
+        queue.push({ written: tail, bytes: batchBytes });
+        queued += batchBytes;
+        batch = [];
+        batchBytes = 0;
+        // A large upload flushes as it goes (one background fdatasync at a time), so the
+        // final fdatasync has only the tail left to write instead of the whole object.
+        if (this.fsync && size - syncedUpTo >= EARLY_SYNC_BYTES && !earlySync) {
+          syncedUpTo = size;
+          const sync = tail.then(() => handle.datasync());
+          sync.catch(() => undefined); // handled where it is awaited
+          earlySync = sync;
+          void sync.then(
+            () => (earlySync = earlySync === sync ? null : earlySync),
+            () => undefined,
+          );
         }
       }
-      await inFlight;
-      await earlySync;
+      verified = options.verify?.() ?? verified;
+      verified.catch(() => undefined); // awaited below
       if (fh) {
+        // the caller's checks run while the last bytes go to disk; the rename waits for both
+        await tail;
+        await earlySync;
         if (batch.length > 0) await writeAll(fh, batch);
         if (this.fsync) await fh.datasync();
         await fh.close();
         fh = null;
+        await verified;
       } else {
+        await verified;
         await writeSmall(tmp, this.fsync ? CREATE_FLAGS | constants.O_DSYNC : CREATE_FLAGS, batch);
       }
       await rename(tmp, this.pathOf(dataId));
       if (this.fsync) await this.syncDirOnce(join(this.dataDir, shardOf(dataId)));
       return { dataId, size };
     } catch (err) {
-      await inFlight.catch(() => undefined);
+      await verified.catch(() => undefined);
+      await tail.catch(() => undefined);
       await earlySync?.catch(() => undefined);
       if (fh) await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);

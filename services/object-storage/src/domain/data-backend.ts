@@ -2,7 +2,8 @@
  * Where object bytes live. The contract every backend keeps:
  * - write() streams its source into a new data item named by a fresh random id. When it
  *   resolves, the bytes are complete, durable (when the backend syncs) and readable under
- *   that id. When it rejects (the source threw, the disk failed), nothing of it is left.
+ *   that id. When it rejects (the source threw, verify rejected, the disk failed), nothing
+ *   of it is left.
  *   A data item is invisible to users until the metadata naming it is committed.
  * - Ids are opaque; user-given names never reach the backend.
  * - remove() succeeds when the item is already gone.
@@ -24,10 +25,20 @@ export interface DataReader {
   close(): Promise<void>;
 }
 
+export interface WriteOptions {
+  /**
+   * Called once the source has ended; the backend may make the bytes durable meanwhile, but
+   * the item becomes readable under its id only after this resolves. When it rejects, the
+   * write fails as when the source throws. (Digests computed beside the stream are checked
+   * here, while the disk flushes.)
+   */
+  verify?: () => Promise<unknown>;
+}
+
 export interface DataBackend {
   readonly name: string;
   init(): Promise<{ removedTemporary: number }>;
-  write(source: AsyncIterable<Uint8Array>): Promise<{ dataId: string; size: number }>;
+  write(source: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<{ dataId: string; size: number }>;
   /** Opens an item for reading; rejects with NotFound when it does not exist. */
   open(dataId: string): Promise<DataReader>;
   /**

@@ -221,7 +221,7 @@ export class ObjectStoreService {
     expect: UploadExpectations,
   ): Promise<{ dataId: string; digest: { size: number; md5Hex: string } }> {
     const hashing = new HashingSource(body, expect);
-    const { dataId } = await this.deps.data.write(hashing);
+    const { dataId } = await this.deps.data.write(hashing, { verify: () => hashing.verify() });
     return { dataId, digest: hashing.digest };
   }
 
