@@ -227,6 +227,12 @@ async function bench(t: Target): Promise<void> {
     if ((await request(port, 'GET', `/v2.1/servers/${warmId}`, headers)).status === 404) break;
     await settle(20);
   }
+  // Open the keep-alive connections the run will use (CONCURRENCY workers and the poller) now:
+  // a burst of new connections at its start would measure connection accepts by a busy
+  // server, one per event-loop turn, not the requests.
+  await Promise.all(
+    Array.from({ length: CONCURRENCY + 1 }, () => request(port, 'GET', '/v2.1/flavors', headers)),
+  );
   await settle(3000);
 
   console.log(`\n${t.label}`);
