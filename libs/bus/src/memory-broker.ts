@@ -12,6 +12,37 @@ export interface StoredMessage extends WireMessage {
   expiresAt?: number;
 }
 
+/**
+ * Runs the broker's deliveries one per event-loop turn, so that I/O (requests to the services
+ * sharing this broker) is handled between them instead of waiting behind every message queued
+ * at once: with RabbitMQ a process gets the same interleaving, its deliveries arriving as
+ * socket reads among its other I/O. A delivery's handler runs until its first real await, and
+ * with an in-process database (SQLite) that may be the whole handler.
+ */
+export class DeliveryPump {
+  private readonly tasks: (() => void)[] = [];
+  private scheduled = false;
+
+  push(task: () => void): void {
+    this.tasks.push(task);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    const task = this.tasks.shift();
+    if (this.tasks.length > 0) {
+      // Queued from inside a check-phase callback: it runs on the next turn, after I/O.
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+    task?.();
+  };
+}
+
 export class MemoryConsumer {
   private readonly unacked = new Set<StoredMessage>();
   private active = true;
@@ -22,6 +53,7 @@ export class MemoryConsumer {
     private readonly prefetch: number,
     private readonly noAck: boolean,
     private readonly onMessage: (message: StoredMessage) => void,
+    private readonly pump: DeliveryPump,
   ) {}
 
   get isOpen(): boolean {
@@ -34,7 +66,7 @@ export class MemoryConsumer {
 
   deliver(message: StoredMessage): void {
     if (!this.noAck) this.unacked.add(message);
-    setImmediate(() => {
+    this.pump.push(() => {
       if (this.open) this.onMessage(message);
     });
   }
@@ -141,6 +173,7 @@ export class MemoryQueue {
 export class MemoryBroker {
   private readonly exchanges = new Map<string, Array<{ queue: string; pattern: string }>>();
   private readonly queues = new Map<string, MemoryQueue>();
+  private readonly pump = new DeliveryPump();
 
   assertExchange(name: string): void {
     if (!this.exchanges.has(name)) this.exchanges.set(name, []);
@@ -192,7 +225,7 @@ export class MemoryBroker {
   ): MemoryConsumer {
     const q = this.queues.get(queue);
     if (!q) throw new Error(`no queue '${queue}'`);
-    const consumer = new MemoryConsumer(q, options.prefetch, options.noAck, onMessage);
+    const consumer = new MemoryConsumer(q, options.prefetch, options.noAck, onMessage, this.pump);
     q.addConsumer(consumer);
     return consumer;
   }
