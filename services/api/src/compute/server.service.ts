@@ -185,6 +185,7 @@ export class ServerService {
     ) {
       throw invalid("Flavor's disk is too small for requested image.");
     }
+    await this.checkBootFiles(image.properties, caller);
     let keyData: string | null = null;
     if (input.keyName !== null) {
       const key = await this.deps.db
@@ -293,6 +294,28 @@ export class ServerService {
     });
     this.deps.relay.kick();
     return { instances, adminPass, reservationId };
+  }
+
+  /**
+   * The kernel and ramdisk an image names (kernel_id, ramdisk_id: direct kernel boot) must be
+   * images the caller may use, active, of the right kind: the compute agent fetches them with its
+   * own token, so this is where another project's private image is refused.
+   */
+  private async checkBootFiles(properties: Record<string, string>, caller: Caller): Promise<void> {
+    const wanted = [
+      ['kernel_id', 'aki'],
+      ['ramdisk_id', 'ari'],
+    ] as const;
+    for (const [property, format] of wanted) {
+      const id = properties[property];
+      if (!id) continue;
+      const file = await this.deps.images.get(id, { token: caller.token, projectId: caller.projectId });
+      if (!file) throw invalid(`Image ${id} could not be found.`);
+      if (file.status !== 'active') throw invalid(`Image ${id} is not active.`);
+      if (file.disk_format !== format) {
+        throw invalid(`Image ${id} named by ${property} is not an ${format} image.`);
+      }
+    }
   }
 
   /**

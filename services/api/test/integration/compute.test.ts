@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return --
    the API's JSON bodies are read field by field, as a client would. */
 /**
@@ -348,6 +349,33 @@ describe('server boot', () => {
     expect(other.status).toBe(400);
     const key = await boot(h.tokens.alice, 'a', { key_name: 'nope' });
     expect(key.body.badRequest.message).toBe('Invalid key_name provided.');
+  });
+
+  it("refuses a kernel_id or ramdisk_id naming an image the caller may not use (another project's, or not a kernel)", async () => {
+    const bobsKernel = randomUUID();
+    const publicKernel = randomUUID();
+    const publicRamdisk = randomUUID();
+    h.images
+      .add({ id: bobsKernel, disk_format: 'aki', container_format: 'aki', owner: h.projects.bob })
+      .add({ id: publicKernel, disk_format: 'aki', container_format: 'aki' })
+      .add({ id: publicRamdisk, disk_format: 'ari', container_format: 'ari' });
+    const withFiles = (kernel: string, ramdisk?: string) => {
+      const id = randomUUID();
+      h.images.add({
+        id,
+        owner: h.projects.alice,
+        properties: { kernel_id: kernel, ...(ramdisk ? { ramdisk_id: ramdisk } : {}) },
+      });
+      return id;
+    };
+    const stolen = await boot(h.tokens.alice, 'k', { imageRef: withFiles(bobsKernel) });
+    expect(stolen.status).toBe(400);
+    expect(stolen.body.badRequest.message).toBe(`Image ${bobsKernel} could not be found.`);
+    const wrongKind = await boot(h.tokens.alice, 'k', { imageRef: withFiles(publicKernel, publicKernel) });
+    expect(wrongKind.status).toBe(400);
+    expect(wrongKind.body.badRequest.message).toContain('is not an ari image');
+    const fine = await boot(h.tokens.alice, 'k', { imageRef: withFiles(publicKernel, publicRamdisk) });
+    expect(fine.status).toBe(202);
   });
 });
 
