@@ -168,6 +168,7 @@ describe('createImage', () => {
 
   it('inherits the source image properties, except those that describe the source file', async () => {
     const source = randomUUID();
+    h.images.add({ id: 'k1', disk_format: 'aki', container_format: 'aki' });
     h.images.add({
       id: source,
       name: 'with-props',
