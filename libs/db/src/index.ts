@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DataSource, type EntityManager, type EntitySchema, type MigrationInterface } from 'typeorm';
 
 export { DataSource, EntitySchema, Table, TableIndex, TableForeignKey } from 'typeorm';
-export type { EntityManager, MigrationInterface, QueryRunner, Repository } from 'typeorm';
+export type { EntityManager, EntityMetadata, MigrationInterface, QueryRunner, Repository } from 'typeorm';
 
 export interface DatabaseOptions {
   /** postgres://… or sqlite:<path>; unset means SQLite under dataDir. */
