@@ -15,3 +15,4 @@ export * from './heartbeat';
 export { ALL_CONTRACTS } from './registry';
 export { fingerprint, fingerprintKey } from './fingerprint';
 export * from './testing';
+export * from './glance';

@@ -8,7 +8,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { AppError } from '@strato/errors';
-import type { Image } from '@strato/contracts';
+import { imageFromGlance, type Image } from '@strato/contracts';
 
 /** Where image data comes from: the image service, or a test double. */
 export interface ImageSource {
@@ -27,54 +27,10 @@ export interface ImageClientOptions {
   timeoutMs?: number;
 }
 
-const CORE_FIELDS = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'owner',
-  'size',
-  'virtual_size',
-  'min_ram',
-  'min_disk',
-  'created_at',
-  'updated_at',
-  'tags',
-  'self',
-  'file',
-  'schema',
-  'disk_format',
-  'container_format',
-  'os_hidden',
-  'locations',
-  'direct_url',
-]);
-
 /** A Glance image document as the compute contract's image (checksum: os_hash_value, else MD5). */
 export function imageFromDocument(doc: Record<string, unknown>): Image {
-  const str = (v: unknown) => (typeof v === 'string' ? v : null);
-  const count = (v: unknown) =>
-    typeof v === 'number' && Number.isFinite(v) ? Math.max(0, Math.floor(v)) : 0;
-  const properties: Record<string, string> = {};
-  for (const [k, v] of Object.entries(doc)) {
-    if (CORE_FIELDS.has(k) || v === null || v === undefined) continue;
-    properties[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  }
-  return {
-    id: String(doc.id),
-    name: str(doc.name),
-    disk_format: str(doc.disk_format),
-    container_format: str(doc.container_format),
-    size: typeof doc.size === 'number' ? count(doc.size) : null,
-    checksum: str(doc.os_hash_value) ?? str(doc.checksum),
-    min_ram_mb: count(doc.min_ram),
-    min_disk_gb: count(doc.min_disk),
-    properties,
-  };
+  const { status: _status, ...image } = imageFromGlance(doc);
+  return image;
 }
 
 async function readBody(res: IncomingMessage, limit = 1024 * 1024): Promise<string> {

@@ -10,35 +10,8 @@
  */
 import { AppError, invalid, unavailable, type ErrorKind } from '@strato/errors';
 import type { Logger } from '@strato/log';
-import type { Image } from '@strato/contracts';
+import { GLANCE_CORE_FIELDS, imageFromGlance, type Image } from '@strato/contracts';
 import type { ImageAuth, ImageLookup, NewImage } from '../domain/ports';
-
-const CORE = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'owner',
-  'size',
-  'virtual_size',
-  'min_ram',
-  'min_disk',
-  'created_at',
-  'updated_at',
-  'tags',
-  'self',
-  'file',
-  'schema',
-  'disk_format',
-  'container_format',
-  'os_hidden',
-  'locations',
-  'direct_url',
-]);
 
 type Found = Image & { status: string };
 
@@ -65,29 +38,6 @@ export function faultMessage(text: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Maps a Glance image document to the contract's image. */
-export function toContractImage(doc: Record<string, unknown>): Found {
-  const str = (v: unknown) => (typeof v === 'string' ? v : null);
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(0, Math.floor(v)) : 0);
-  const properties: Record<string, string> = {};
-  for (const [k, v] of Object.entries(doc)) {
-    if (CORE.has(k) || v === null || v === undefined) continue;
-    properties[k.slice(0, 255)] = (typeof v === 'string' ? v : JSON.stringify(v)).slice(0, 65535);
-  }
-  return {
-    id: String(doc.id),
-    name: str(doc.name),
-    status: str(doc.status) ?? 'unknown',
-    disk_format: str(doc.disk_format),
-    container_format: str(doc.container_format),
-    size: typeof doc.size === 'number' ? num(doc.size) : null,
-    checksum: str(doc.os_hash_value) ?? str(doc.checksum),
-    min_ram_mb: num(doc.min_ram),
-    min_disk_gb: num(doc.min_disk),
-    properties,
-  };
 }
 
 export class HttpImageLookup implements ImageLookup {
@@ -146,7 +96,8 @@ export class HttpImageLookup implements ImageLookup {
 
   async create(image: NewImage, auth: ImageAuth): Promise<string> {
     for (const key of Object.keys(image.properties)) {
-      if (CORE.has(key)) throw invalid(`Image property ${key} is reserved by the image service.`);
+      if (GLANCE_CORE_FIELDS.has(key))
+        throw invalid(`Image property ${key} is reserved by the image service.`);
     }
     const body = {
       ...image.properties,
@@ -208,6 +159,6 @@ export class HttpImageLookup implements ImageLookup {
       this.deps.log.warn({ status: res.status }, 'image service refused an image lookup');
       throw unavailable('The image service is unavailable.');
     }
-    return toContractImage((await res.json()) as Record<string, unknown>);
+    return imageFromGlance((await res.json()) as Record<string, unknown>);
   }
 }
