@@ -74,6 +74,13 @@ import {
 const NAME_PREFIX = 'instance-';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * libvirt's test driver answers every call at once, in the library: one call thread is enough
+ * (each thread is a V8 isolate, ~10 MiB). Real hypervisors get the default pool, since their
+ * calls block for seconds.
+ */
+const openOptions = (uri: string) => (uri.startsWith('test:') ? { threads: 1 } : {});
+
 export const domainName = (instanceId: string): string => `${NAME_PREFIX}${instanceId}`;
 
 /** The instance id of a Strato domain, or null for anything else on the hypervisor. */
@@ -259,7 +266,7 @@ export class LibvirtDriver implements HypervisorDriver {
     }
     let conn: LibvirtConnection;
     try {
-      conn = await LibvirtConnection.open(options.uri);
+      conn = await LibvirtConnection.open(options.uri, openOptions(options.uri));
     } catch (err) {
       throw toAppError(err, `open ${options.uri}`);
     }
@@ -335,7 +342,7 @@ export class LibvirtDriver implements HypervisorDriver {
     this.options.log.warn({ uri: this.options.uri }, 'libvirt connection lost; reconnecting');
     for (let attempt = 1; ; attempt++) {
       try {
-        this.conn = await LibvirtConnection.open(this.options.uri);
+        this.conn = await LibvirtConnection.open(this.options.uri, openOptions(this.options.uri));
         break;
       } catch (err) {
         if (attempt >= attempts || this.closing) {
