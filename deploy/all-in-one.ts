@@ -17,6 +17,7 @@ import { loadApiConfig } from '../services/api/src/config';
 import { bootstrapIdentity } from '../services/api/src/identity';
 import { createComputeAgentService } from '../services/compute-agent/src/app';
 import { loadComputeAgentConfig } from '../services/compute-agent/src/config';
+import { chooseVirtType, probeHostVirt } from '../services/compute-agent/src/driver/virt-type';
 import { createImageService } from '../services/image/src/app';
 import { loadImageConfig } from '../services/image/src/config';
 import { createObjectStorageService } from '../services/object-storage/src/app';
@@ -25,20 +26,34 @@ import { createSchedulerService } from '../services/scheduler/src/app';
 import { loadSchedulerConfig } from '../services/scheduler/src/config';
 
 /**
- * The best hypervisor available here. qemu:///system guests need the image cache and disks
- * of the real-VM work, so for now: libvirt's test hypervisor when the libvirt library loads,
- * else the built-in simulated one. An explicit HYPERVISOR_DRIVER / LIBVIRT_URI wins.
+ * The best hypervisor available here: QEMU/KVM on qemu:///system when libvirtd answers and the
+ * CPU really has hardware virtualisation (real guests); else libvirt's test hypervisor when the
+ * libvirt library loads; else the built-in simulated one. Without vmx/svm, real guests would run
+ * under TCG emulation, slow enough that an explicit LIBVIRT_URI=qemu:///system should ask for
+ * it. An explicit HYPERVISOR_DRIVER / LIBVIRT_URI wins.
  */
 async function chooseHypervisor(env: Record<string, string | undefined>): Promise<string> {
   if (env.HYPERVISOR_DRIVER || env.LIBVIRT_URI) return env.LIBVIRT_URI ?? env.HYPERVISOR_DRIVER!;
-  try {
-    const conn = await LibvirtConnection.open('test:///default');
-    await conn.close();
+  const virt = chooseVirtType('auto', await probeHostVirt());
+  if (virt.type === 'kvm' && (await opens('qemu:///system'))) {
+    env.LIBVIRT_URI = 'qemu:///system';
+    return 'QEMU/KVM on qemu:///system (real guests)';
+  }
+  if (await opens('test:///default')) {
     env.LIBVIRT_URI = 'test:///default';
-    return "libvirt test:///default (libvirt's test hypervisor: real libvirt, no guests run)";
+    return `libvirt test:///default (libvirt's test hypervisor: real libvirt, no guests run; no real guests here: ${virt.reason})`;
+  }
+  env.HYPERVISOR_DRIVER = 'fake';
+  return 'the built-in simulated hypervisor (libvirt is not installed)';
+}
+
+async function opens(uri: string): Promise<boolean> {
+  try {
+    const conn = await LibvirtConnection.open(uri);
+    await conn.close();
+    return true;
   } catch {
-    env.HYPERVISOR_DRIVER = 'fake';
-    return 'the built-in simulated hypervisor (libvirt is not installed)';
+    return false;
   }
 }
 
@@ -67,6 +82,9 @@ async function main(): Promise<void> {
   // service in this process, with a token it mints from TOKEN_SIGNING_KEYS.
   env.IMAGE_URL ??= `http://127.0.0.1:${env.IMAGE_PORT ?? '9292'}`;
   const hypervisor = await chooseHypervisor(env);
+  // QEMU runs as its own user: it must be able to pass through the data directory to reach the
+  // guests' disks (the secrets in it stay 0600).
+  if (env.LIBVIRT_URI?.startsWith('qemu:')) chmodSync(dataDir, 0o711);
   const configs = (() => {
     try {
       return {
