@@ -34,17 +34,13 @@ import {
   startComputeStack,
   type ComputeStack,
 } from '../../test/support/compute-stack';
+import { GUEST_DIR, buildTestGuest, virsh } from '../../test/support/guest';
 import { percentile, rssMiB } from './lib';
 
 const run = promisify(execFile);
-const ROOT = join(__dirname, '..', '..');
-const GUEST_DIR = join(ROOT, 'data', 'guest');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MARKER = 'STRATO-GUEST-READY';
 const TIMEOUT_MS = 300_000;
-
-const virsh = async (...args: string[]) =>
-  (await run('virsh', ['-c', 'qemu:///system', ...args], { timeout: 120_000 })).stdout;
 
 async function waitForMarker(file: string, startedAt: number): Promise<number> {
   for (;;) {
@@ -83,7 +79,7 @@ async function main(): Promise<void> {
     `  hardware virtualisation: ${hw ? 'yes (KVM)' : 'no vmx/svm flag: guests run under TCG emulation'}` +
       `, /dev/kvm ${existsSync('/dev/kvm') ? 'present' : 'absent'}`,
   );
-  await run('bash', [join(ROOT, 'deploy/guest/build-test-guest.sh'), GUEST_DIR], { timeout: 600_000 });
+  await buildTestGuest();
   await buildAll();
   process.env.STRATO_RUN_COMPILED = '1';
 

@@ -11,7 +11,7 @@
  * them through kernel_id / ramdisk_id / os_command_line, Nova's convention for direct kernel
  * boot.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,32 +24,13 @@ import {
   waitFor,
   type ComputeStack,
 } from '../support/compute-stack';
+import { GUEST_DIR, buildTestGuest, removeGuestsUnder, virsh, withLibvirtd } from '../support/guest';
 
 const run = promisify(execFile);
-const ROOT = join(__dirname, '..', '..');
-const GUEST_DIR = join(ROOT, 'data', 'guest');
 
 jest.setTimeout(900_000);
 
-function libvirtdAnswers(): boolean {
-  try {
-    execFileSync('virsh', ['-c', 'qemu:///system', 'version'], { stdio: 'ignore', timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// CI installs and starts libvirtd (deploy/ci/ensure-services.sh), so there this suite always
-// runs and fails loudly if libvirtd is missing. Elsewhere it is skipped when no libvirtd answers:
-// a developer machine without QEMU cannot boot a real guest.
-const available = process.env.CI === 'true' || libvirtdAnswers();
-const suite = available ? describe : describe.skip;
-
-const virsh = async (...args: string[]) =>
-  (await run('virsh', ['-c', 'qemu:///system', ...args], { timeout: 60_000 })).stdout;
-
-suite('a real guest through the whole stack (qemu:///system)', () => {
+withLibvirtd('a real guest through the whole stack (qemu:///system)', () => {
   let stack: ComputeStack;
   let work: string;
   let instancesDir: string;
@@ -84,10 +65,7 @@ suite('a real guest through the whole stack (qemu:///system)', () => {
       .filter(Boolean);
 
   beforeAll(async () => {
-    await run('bash', [join(ROOT, 'deploy/guest/build-test-guest.sh'), GUEST_DIR], {
-      timeout: 600_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await buildTestGuest();
     // QEMU runs as its own user: every directory on the way to the disks must be traversable.
     work = mkdtempSync(join(tmpdir(), 'strato-real-guest-'));
     chmodSync(work, 0o755);
@@ -110,15 +88,7 @@ suite('a real guest through the whole stack (qemu:///system)', () => {
   });
 
   afterAll(async () => {
-    // A failed run must not leave its guests running: remove every domain whose files are ours.
-    if (instancesDir) {
-      for (const name of await domainNames().catch(() => [])) {
-        const xml = await virsh('dumpxml', name).catch(() => '');
-        if (!xml.includes(instancesDir)) continue;
-        await virsh('destroy', name).catch(() => undefined);
-        await virsh('undefine', name, '--nvram').catch(() => virsh('undefine', name).catch(() => undefined));
-      }
-    }
+    if (instancesDir) await removeGuestsUnder(instancesDir); // a failed run must not leave guests running
     await stack?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
