@@ -94,51 +94,63 @@ export class FlavorService {
   }
 
   async create(caller: Caller, input: NewFlavor): Promise<FlavorRow> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-manage:create');
-    const id = input.id ?? randomUUID();
-    return inTransaction(this.deps.db, async (em) => {
-      if (await em.findOne(FlavorEntity, { where: { id } }))
-        throw conflict(`Flavor with ID ${id} already exists.`);
-      if (await em.findOne(FlavorEntity, { where: { name: input.name } })) {
-        throw conflict(`Flavor with name ${input.name} already exists.`);
-      }
-      const row: FlavorRow = {
-        id,
-        name: input.name,
-        vcpus: input.vcpus,
-        ramMb: input.ram,
-        diskGb: input.disk,
-        ephemeralGb: input.ephemeral,
-        swapMb: input.swap,
-        rxtxFactor: input.rxtxFactor,
-        isPublic: input.isPublic,
-        disabled: false,
-        description: input.description,
-        extraSpecs: {},
-        createdAt: new Date().toISOString(),
-      };
-      await em.insert(FlavorEntity, row);
-      return row;
-    });
+    try {
+      requireAdmin(caller, 'os-flavor-manage:create');
+      const id = input.id ?? randomUUID();
+      return await inTransaction(this.deps.db, async (em) => {
+        if (await em.findOne(FlavorEntity, { where: { id } }))
+          throw conflict(`Flavor with ID ${id} already exists.`);
+        if (await em.findOne(FlavorEntity, { where: { name: input.name } })) {
+          throw conflict(`Flavor with name ${input.name} already exists.`);
+        }
+        const row: FlavorRow = {
+          id,
+          name: input.name,
+          vcpus: input.vcpus,
+          ramMb: input.ram,
+          diskGb: input.disk,
+          ephemeralGb: input.ephemeral,
+          swapMb: input.swap,
+          rxtxFactor: input.rxtxFactor,
+          isPublic: input.isPublic,
+          disabled: false,
+          description: input.description,
+          extraSpecs: {},
+          createdAt: new Date().toISOString(),
+        };
+        await em.insert(FlavorEntity, row);
+        return row;
+      });
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async update(caller: Caller, id: string, description: string | null): Promise<FlavorRow> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-manage:update');
-    const flavor = await this.get(caller, id);
-    await this.flavors.update({ id }, { description });
-    return { ...flavor, description };
+    try {
+      requireAdmin(caller, 'os-flavor-manage:update');
+      const flavor = await this.get(caller, id);
+      await this.flavors.update({ id }, { description });
+      return { ...flavor, description };
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async delete(caller: Caller, id: string): Promise<void> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-manage:delete');
-    await inTransaction(this.deps.db, async (em) => {
-      const res = await em.delete(FlavorEntity, { id });
-      if (!res.affected) throw flavorNotFound(id);
-      await em.delete(FlavorAccessEntity, { flavorId: id });
-    });
+    try {
+      requireAdmin(caller, 'os-flavor-manage:delete');
+      await inTransaction(this.deps.db, async (em) => {
+        const res = await em.delete(FlavorEntity, { id });
+        if (!res.affected) throw flavorNotFound(id);
+        await em.delete(FlavorAccessEntity, { flavorId: id });
+      });
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async extraSpecs(caller: Caller, id: string): Promise<Record<string, string>> {
@@ -150,29 +162,37 @@ export class FlavorService {
     id: string,
     specs: Record<string, string>,
   ): Promise<Record<string, string>> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-extra-specs:create');
-    return inTransaction(this.deps.db, async (em) => {
-      const flavor = await em.findOne(FlavorEntity, { where: { id } });
-      if (!flavor) throw flavorNotFound(id);
-      const merged = { ...flavor.extraSpecs, ...specs };
-      await em.update(FlavorEntity, { id }, { extraSpecs: merged });
-      return specs;
-    });
+    try {
+      requireAdmin(caller, 'os-flavor-extra-specs:create');
+      return await inTransaction(this.deps.db, async (em) => {
+        const flavor = await em.findOne(FlavorEntity, { where: { id } });
+        if (!flavor) throw flavorNotFound(id);
+        const merged = { ...flavor.extraSpecs, ...specs };
+        await em.update(FlavorEntity, { id }, { extraSpecs: merged });
+        return specs;
+      });
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async deleteExtraSpec(caller: Caller, id: string, key: string): Promise<void> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-extra-specs:delete');
-    await inTransaction(this.deps.db, async (em) => {
-      const flavor = await em.findOne(FlavorEntity, { where: { id } });
-      if (!flavor) throw flavorNotFound(id);
-      if (!(key in flavor.extraSpecs)) {
-        throw notFound(`Flavor ${id} has no extra specs with key ${key}.`);
-      }
-      const { [key]: _gone, ...rest } = flavor.extraSpecs;
-      await em.update(FlavorEntity, { id }, { extraSpecs: rest });
-    });
+    try {
+      requireAdmin(caller, 'os-flavor-extra-specs:delete');
+      await inTransaction(this.deps.db, async (em) => {
+        const flavor = await em.findOne(FlavorEntity, { where: { id } });
+        if (!flavor) throw flavorNotFound(id);
+        if (!(key in flavor.extraSpecs)) {
+          throw notFound(`Flavor ${id} has no extra specs with key ${key}.`);
+        }
+        const { [key]: _gone, ...rest } = flavor.extraSpecs;
+        await em.update(FlavorEntity, { id }, { extraSpecs: rest });
+      });
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async accessList(caller: Caller, id: string): Promise<string[]> {
@@ -183,28 +203,38 @@ export class FlavorService {
   }
 
   async addAccess(caller: Caller, id: string, projectId: string): Promise<string[]> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-access:add_tenant_access');
-    const flavor = await this.get(caller, id);
-    if (flavor.isPublic) throw conflict('Can not add access to a public flavor.');
-    await inTransaction(this.deps.db, async (em) => {
-      if (await em.findOne(FlavorAccessEntity, { where: { flavorId: id, projectId } })) {
-        throw conflict(`Flavor access already exists for flavor ${id} and project ${projectId} combination.`);
-      }
-      await em.insert(FlavorAccessEntity, { flavorId: id, projectId });
-    });
-    return this.projectsWithAccess(id);
+    try {
+      requireAdmin(caller, 'os-flavor-access:add_tenant_access');
+      const flavor = await this.get(caller, id);
+      if (flavor.isPublic) throw conflict('Can not add access to a public flavor.');
+      await inTransaction(this.deps.db, async (em) => {
+        if (await em.findOne(FlavorAccessEntity, { where: { flavorId: id, projectId } })) {
+          throw conflict(
+            `Flavor access already exists for flavor ${id} and project ${projectId} combination.`,
+          );
+        }
+        await em.insert(FlavorAccessEntity, { flavorId: id, projectId });
+      });
+      return this.projectsWithAccess(id);
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
+    }
   }
 
   async removeAccess(caller: Caller, id: string, projectId: string): Promise<string[]> {
-    this.byId.clear();
-    requireAdmin(caller, 'os-flavor-access:remove_tenant_access');
-    await this.get(caller, id);
-    const res = await this.deps.db.getRepository(FlavorAccessEntity).delete({ flavorId: id, projectId });
-    if (!res.affected) {
-      throw notFound(`Flavor access not found for ${id} / ${projectId} combination.`);
+    try {
+      requireAdmin(caller, 'os-flavor-access:remove_tenant_access');
+      await this.get(caller, id);
+      const res = await this.deps.db.getRepository(FlavorAccessEntity).delete({ flavorId: id, projectId });
+      if (!res.affected) {
+        throw notFound(`Flavor access not found for ${id} / ${projectId} combination.`);
+      }
+      return this.projectsWithAccess(id);
+    } finally {
+      // After the change: a read made meanwhile may have cached the row as it was.
+      this.byId.clear();
     }
-    return this.projectsWithAccess(id);
   }
 }
 

@@ -207,6 +207,24 @@ describe('flavors', () => {
     });
     expect((await api(h.tokens.admin, 'DELETE', '/flavors/2/os-extra_specs/nope')).status).toBe(404);
   });
+
+  it('shows a flavor as changed at once (its cached copy goes with the change)', async () => {
+    const v = { 'OpenStack-API-Version': 'compute 2.61' };
+    await api(h.tokens.admin, 'GET', '/flavors/3', undefined, v); // cached
+    const put = await api(h.tokens.admin, 'PUT', '/flavors/3', { flavor: { description: 'renamed' } }, v);
+    expect(put.status).toBe(200);
+    expect((await api(h.tokens.admin, 'GET', '/flavors/3', undefined, v)).body.flavor.description).toBe(
+      'renamed',
+    );
+    await api(h.tokens.admin, 'POST', '/flavors/3/os-extra_specs', {
+      extra_specs: { 'quota:cpu_shares': '7' },
+    });
+    expect(
+      (await api(h.tokens.admin, 'GET', '/flavors/3', undefined, v)).body.flavor.extra_specs,
+    ).toMatchObject({
+      'quota:cpu_shares': '7',
+    });
+  });
 });
 
 describe('server boot', () => {
