@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
+/* eslint-disable @typescript-eslint/no-unsafe-return --
    the API's JSON bodies are read field by field, as a client would. */
 /**
  * createImage over HTTP (port 0), on SQLite and a MemoryBus, with the fake scheduler and
@@ -12,6 +12,7 @@ import {
   IMAGE_ID,
   startComputeHarness,
   type ComputeHarness,
+  callApi,
 } from '../../src/compute/testing/harness';
 
 jest.setTimeout(30_000);
@@ -26,31 +27,13 @@ afterAll(async () => {
   await h.close();
 });
 
-interface Reply {
-  status: number;
-  body: any;
-  headers: Headers;
-}
-
-async function api(
+const api = (
   token: string,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<Reply> {
-  const res = await fetch(`${h.url}${path}`, {
-    method,
-    headers: {
-      'X-Auth-Token': token,
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
-}
+) => callApi(h, token, method, path, body, headers);
 
 const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 

@@ -11,6 +11,7 @@ import {
   PRIVATE_IMAGE_ID,
   startComputeHarness,
   type ComputeHarness,
+  callApi,
 } from '../../src/compute/testing/harness';
 
 let h: ComputeHarness;
@@ -23,31 +24,13 @@ afterAll(async () => {
   await h.close();
 });
 
-interface Reply {
-  status: number;
-  body: any;
-  headers: Headers;
-}
-
-async function api(
+const api = (
   token: string | null,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<Reply> {
-  const res = await fetch(`${h.url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { 'X-Auth-Token': token } : {}),
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
-}
+) => callApi(h, token, method, path, body, headers);
 
 const mv = (v: string) => ({ 'OpenStack-API-Version': `compute ${v}` });
 

@@ -138,3 +138,33 @@ export async function eventually<T>(
   }
   throw new Error(`${what} not reached; last value: ${JSON.stringify(last)}`);
 }
+
+/** A compute API answer as a test reads it: status, parsed JSON body (null when empty), headers. */
+export interface ApiReply {
+  status: number;
+  /* eslint-disable-next-line @typescript-eslint/no-explicit-any -- read field by field, as a client would */
+  body: any;
+  headers: Headers;
+}
+
+/** One request to the harness's compute API (a string body is sent as is, for malformed JSON). */
+export async function callApi(
+  h: ComputeHarness,
+  token: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiReply> {
+  const res = await fetch(`${h.url}${path}`, {
+    method,
+    headers: {
+      ...(token ? { 'X-Auth-Token': token } : {}),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as unknown) : null, headers: res.headers };
+}
