@@ -27,7 +27,7 @@
  * bounded number of tries), restarts the lifecycle watch and reports every guest to the watch
  * callback so power states are compared again; the call is then retried once.
  */
-import { appendFile, chmod, mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, appendFile, chmod, mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { AppError } from '@strato/errors';
 import { POWER_STATE, type PowerState } from '@strato/contracts';
@@ -298,11 +298,31 @@ export class LibvirtDriver implements HypervisorDriver {
         'QEMU runs as another user and cannot reach the instances directory through this directory (it needs o+x); guests will fail to start',
       );
     }
+    // Files of a guest libvirt does not have: a spawn that crashed before the guest ever ran (no
+    // console log yet) left them, and they go; a guest that has run may hold a tenant's data (its
+    // definition lost, or this agent pointed at another libvirt), so its files are kept and named.
     const domains = new Set((await this.conn.listDomains()).flatMap((d) => instanceIdOf(d) ?? []));
     const orphans = (await instanceDirIds(dir)).filter((id) => !domains.has(id));
-    for (const id of orphans) await rm(join(dir, id), { recursive: true, force: true });
-    if (orphans.length > 0) {
-      this.options.log.info({ orphans }, 'removed the files of guests libvirt does not have');
+    const kept: string[] = [];
+    for (const id of orphans) {
+      const ran = await access(join(dir, id, 'console.log')).then(
+        () => true,
+        () => false,
+      );
+      if (ran) kept.push(id);
+      else await rm(join(dir, id), { recursive: true, force: true });
+    }
+    if (orphans.length > kept.length) {
+      this.options.log.info(
+        { removed: orphans.filter((id) => !kept.includes(id)) },
+        'removed the files of spawns that never ran',
+      );
+    }
+    if (kept.length > 0) {
+      this.options.log.warn(
+        { kept },
+        'libvirt has no guest for these instance directories; their disks are kept',
+      );
     }
     await real.options.images.init();
     await this.ensureNetwork();

@@ -9,7 +9,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -167,6 +167,7 @@ describeQemu('LibvirtDriver on qemu:///system with real guests', () => {
   let disk: Served;
   let big: Served;
   let withBacking: Served;
+  let driverOptions: Parameters<typeof LibvirtDriver.open>[0];
   /** Every guest a test spawns, destroyed in afterAll whatever happened. */
   const spawnedIds = new Set<string>();
   const tracked = (overrides: Parameters<typeof guestSpec>[0]) => {
@@ -236,7 +237,7 @@ describeQemu('LibvirtDriver on qemu:///system with real guests', () => {
       inUse: () => backingFilesInUse(instancesDir),
       log,
     });
-    driver = await LibvirtDriver.open({
+    driverOptions = {
       uri: URI,
       instancesDir,
       shutdownGraceMs: 60_000,
@@ -251,7 +252,8 @@ describeQemu('LibvirtDriver on qemu:///system with real guests', () => {
           (process.env.STRATO_CONFIG_DRIVE_BUS as 'ide' | 'sata' | 'virtio' | undefined) ?? 'ide',
         softRebootGraceMs: 60_000,
       },
-    });
+    };
+    driver = await LibvirtDriver.open(driverOptions);
   }, 15 * 60_000);
 
   afterAll(async () => {
@@ -491,5 +493,23 @@ describeQemu('LibvirtDriver on qemu:///system with real guests', () => {
     expect(iso.subarray(0x8028, 0x8028 + 8).toString('latin1')).toBe('config-2');
     await driver.destroy(spec.instanceId);
     await noTraceOf(spec.instanceId);
+  });
+
+  it('at start, removes the files of a spawn that never ran and keeps those of a guest that ran', async () => {
+    const neverRan = randomUUID();
+    const ran = randomUUID();
+    await mkdir(join(instancesDir, neverRan), { recursive: true });
+    await writeFile(join(instancesDir, neverRan, 'disk'), 'half-made');
+    await mkdir(join(instancesDir, ran), { recursive: true });
+    await writeFile(join(instancesDir, ran, 'disk'), 'a tenant disk');
+    await writeFile(join(instancesDir, ran, 'console.log'), 'it booted once\n');
+    const second = await LibvirtDriver.open(driverOptions);
+    try {
+      await expect(stat(join(instancesDir, neverRan))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await readFile(join(instancesDir, ran, 'disk'), 'utf8')).toBe('a tenant disk');
+    } finally {
+      await second.close();
+      await rm(join(instancesDir, ran), { recursive: true, force: true });
+    }
   });
 });
