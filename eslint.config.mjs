@@ -61,4 +61,15 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // Plain CommonJS preloads (deploy/bench/*.cjs) run without a build: no type information.
+    files: ['**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', process: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -20,7 +20,6 @@ import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { allInOneEnv, startProcess, type ServiceProcess } from '../../test/support/stack';
 import {
   ComputeApi,
@@ -377,7 +376,7 @@ function profileEnv(name: string): Record<string, string> {
   const dir = process.env.BENCH_CPU_PROF;
   return dir
     ? {
-        NODE_OPTIONS: `--import tsx --import ${pathToFileURL(join(__dirname, 'cpu-profile.ts')).href}`,
+        NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profile.cjs')}`,
         CPU_PROF_DIR: join(dir, name),
       }
     : {};

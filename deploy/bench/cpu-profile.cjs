@@ -1,15 +1,18 @@
 /**
- * Preload for profiling a service under a benchmark:
- *   NODE_OPTIONS="--import tsx --import file:///…/deploy/bench/cpu-profile.ts" CPU_PROF_DIR=<dir>
- * records a V8 CPU profile of the whole process and writes <dir>/<pid>.cpuprofile at exit.
+ * Preload for profiling a service under a benchmark (plain JS, so compiled services need no
+ * TypeScript loader):
+ *   NODE_OPTIONS="--require …/deploy/bench/cpu-profile.cjs" CPU_PROF_DIR=<dir>
+ * records a V8 CPU profile of the main thread and writes <dir>/<pid>.cpuprofile at exit.
  * (node refuses --cpu-prof in NODE_OPTIONS; this does the same through the inspector.)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
-import { join } from 'node:path';
+'use strict';
+const { mkdirSync, writeFileSync } = require('node:fs');
+const { Session } = require('node:inspector');
+const { join } = require('node:path');
+const { isMainThread } = require('node:worker_threads');
 
 const dir = process.env.CPU_PROF_DIR;
-if (dir) {
+if (dir && isMainThread) {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');
