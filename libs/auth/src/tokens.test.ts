@@ -42,6 +42,27 @@ describe('TokenService', () => {
     await expect(tokens.verify(token)).rejects.toMatchObject({ kind: 'Unauthorized' });
   });
 
+  it('rejects a token verified earlier once it expires or is revoked', async () => {
+    let t = Date.now();
+    const tokens = service(undefined, () => t);
+    const a = tokens.issue(input);
+    const b = tokens.issue(input);
+    await expect(tokens.verify(a.token)).resolves.toMatchObject({ userId: 'u1' });
+    await expect(tokens.verify(b.token)).resolves.toMatchObject({ userId: 'u1' });
+    await tokens.revoke(b.claims);
+    await expect(tokens.verify(b.token)).rejects.toMatchObject({ kind: 'Unauthorized' });
+    t += 3600 * 1000; // exp is the issue second + ttl: now at or past it
+    await expect(tokens.verify(a.token)).rejects.toMatchObject({ kind: 'Unauthorized' });
+  });
+
+  it('shares verified claims read-only', async () => {
+    const tokens = service();
+    const { token } = tokens.issue(input);
+    const claims = await tokens.verify(token);
+    expect(() => claims.roles.push({ id: 'r2', name: 'admin' })).toThrow(TypeError);
+    expect((await tokens.verify(token)).roles.map((r) => r.name)).toEqual(['member']);
+  });
+
   it('rejects a forged signature and alg=none', async () => {
     const tokens = service();
     const { token } = tokens.issue(input);

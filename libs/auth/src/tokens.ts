@@ -88,9 +88,18 @@ export type NewToken = Omit<TokenClaims, 'issuedAt' | 'expiresAt' | 'auditIds'> 
   parent?: Pick<TokenClaims, 'expiresAt' | 'auditIds'>;
 };
 
+/** How many verified tokens a process remembers (oldest forgotten first). */
+const VERIFIED_CACHE_SIZE = 1024;
+
 export class TokenService {
   /** Secrets as KeyObjects, made once: jsonwebtoken would otherwise rebuild one per call. */
   private readonly byKid: Map<string, KeyObject>;
+  /**
+   * Tokens whose signature and claims were checked, by their exact text (a client sends the
+   * same token on every call): a hit skips the HMAC and the parse, never the expiry or the
+   * revocation check. Frozen, since every caller of that token shares the object.
+   */
+  private readonly verified = new Map<string, TokenClaims>();
   private readonly now: () => number;
 
   constructor(private readonly deps: TokenServiceDeps) {
@@ -135,6 +144,18 @@ export class TokenService {
 
   /** Signature and expiry only (no revocation lookup). */
   decode(token: string): TokenClaims {
+    const known = this.verified.get(token);
+    if (known && Math.floor(this.now() / 1000) < known.expiresAt.getTime() / 1000) return known;
+    if (known) this.verified.delete(token);
+    const claims = this.decodeUncached(token);
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) {
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private decodeUncached(token: string): TokenClaims {
     const failed = () => new AppError('NotFound', 'The token is invalid or has expired.');
     if (token.length > 8192) throw unauthorized();
     const header = jwt.decode(token, { complete: true })?.header;
@@ -165,29 +186,29 @@ export class TokenService {
   }
 
   private async assertNotRevoked(claims: TokenClaims): Promise<void> {
-    const [byToken, byUser, byChain] = await Promise.all([
-      this.deps.cache.get(`revoked:token:${claims.auditIds[0]}`),
-      this.deps.cache.get(`revoked:user:${claims.userId}`),
-      claims.auditIds[1] ? this.deps.cache.get(`revoked:token:${claims.auditIds[1]}`) : Promise.resolve(null),
-    ]);
+    // One round trip: this token, its user, and the token it was exchanged from.
+    const keys = [`revoked:token:${claims.auditIds[0]}`, `revoked:user:${claims.userId}`];
+    if (claims.auditIds[1]) keys.push(`revoked:token:${claims.auditIds[1]}`);
+    const [byToken, byUser, byChain] = await this.deps.cache.getMany(keys);
     if (byToken || byChain || (byUser && Number(byUser) >= claims.issuedAt.getTime())) {
       throw unauthorized('The token is invalid or has expired.');
     }
   }
 
   private toClaims(p: z.infer<typeof payloadSchema>): TokenClaims {
-    return {
+    const roles = Object.freeze(p.r.map(([id, name]) => Object.freeze({ id, name })));
+    return Object.freeze({
       userId: p.sub,
       userName: p.un,
       userDomainId: p.ud[0],
       userDomainName: p.ud[1],
       project: p.p ? { id: p.p[0], name: p.p[1], domainId: p.p[2], domainName: p.p[3] } : null,
-      roles: p.r.map(([id, name]) => ({ id, name })),
-      methods: p.m,
-      auditIds: p.a,
+      roles: roles as RoleRef[],
+      methods: Object.freeze(p.m) as string[],
+      auditIds: Object.freeze(p.a) as string[],
       issuedAt: new Date(p.iatms),
       expiresAt: new Date(p.exp * 1000),
-    };
+    });
   }
 }
 

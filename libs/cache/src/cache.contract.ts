@@ -21,6 +21,13 @@ export function cacheContract(name: string, make: () => Cache, prefix: () => str
       expect(await cache.get(`${p}a`)).toBeNull();
     });
 
+    it('reads several keys at once, in order, null where absent', async () => {
+      await cache.set(`${p}m1`, 'one');
+      await cache.set(`${p}m3`, 'three');
+      expect(await cache.getMany([`${p}m1`, `${p}m2`, `${p}m3`])).toEqual(['one', null, 'three']);
+      expect(await cache.getMany([])).toEqual([]);
+    });
+
     it('expires values after their ttl', async () => {
       await cache.set(`${p}t`, 'x', 1);
       expect(await cache.get(`${p}t`)).toBe('x');

@@ -5,6 +5,8 @@
  */
 export interface Cache {
   get(key: string): Promise<string | null>;
+  /** Several values in one round trip, in the order of keys (null where absent). */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** Stores a value; with ttlSeconds it expires. */
   set(key: string, value: string, ttlSeconds?: number): Promise<void>;
   /** Stores only if absent (a lock); true when this call stored it. */

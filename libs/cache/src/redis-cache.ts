@@ -44,6 +44,11 @@ export class RedisCache implements Cache {
     return this.run(() => this.redis.get(key));
   }
 
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    return this.run(() => this.redis.mget(...keys));
+  }
+
   async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
     await this.run(() =>
       ttlSeconds === undefined
