@@ -84,16 +84,23 @@ export class OutboxRelay {
     await this.running;
   }
 
-  /** Asks for a pass soon; passes never overlap, a kick during one triggers another. */
+  /**
+   * Asks for a pass soon; passes never overlap, a kick during one triggers another. The pass
+   * starts on the next turn of the event loop, not inside the caller's continuation: the
+   * response of the request that wrote the message goes out first, and the kicks of the
+   * requests served in the same turn share one pass.
+   */
   kick(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-    });
+    this.running = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => (this.stopped ? undefined : this.loop()))
+      .finally(() => {
+        this.running = null;
+      });
   }
 
   /** Runs passes until the outbox is empty or a publish fails (for tests and shutdown). */
