@@ -58,6 +58,39 @@ export class QuotaService {
     };
   }
 
+  /**
+   * The project's limits and its instance usage in one statement (one round trip in the
+   * admission transaction): the quota overrides, then one row of usage counts.
+   */
+  async limitsAndUsage(
+    projectId: string,
+    em: EntityManager,
+  ): Promise<{ limits: QuotaLimits; usage: InstanceUsage }> {
+    const [sql, params] = em.connection.driver.escapeQueryWithParameters(
+      `SELECT resource, hard_limit AS n, NULL AS cores, NULL AS ram FROM quotas WHERE project_id = :projectId
+       UNION ALL
+       SELECT NULL, COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0)
+         FROM instances WHERE project_id = :projectId AND deleted = :deleted`,
+      { projectId, deleted: false },
+    );
+    const rows: { resource: string | null; n: unknown; cores: unknown; ram: unknown }[] = await em.query(
+      sql,
+      params,
+    );
+    const limits = this.defaults;
+    const usage: InstanceUsage = { instances: 0, cores: 0, ram: 0 };
+    for (const row of rows) {
+      if (row.resource === null) {
+        usage.instances = Number(row.n);
+        usage.cores = Number(row.cores);
+        usage.ram = Number(row.ram);
+      } else if ((QUOTA_RESOURCES as readonly string[]).includes(row.resource)) {
+        limits[row.resource as QuotaResource] = Number(row.n);
+      }
+    }
+    return { limits, usage };
+  }
+
   async usage(projectId: string, em: EntityManager = this.deps.db.manager): Promise<ProjectUsage> {
     const [instances, serverGroups] = await Promise.all([
       this.instanceUsage(projectId, em),

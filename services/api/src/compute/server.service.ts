@@ -112,7 +112,7 @@ type AdmissionWork = (
 
 /**
  * Inserts of a batch of boots, made together: one multi-row INSERT of instances and one of
- * outbox rows, instead of two statements per boot. Rows are kept in order (instances before
+ * outbox rows (one statement on PostgreSQL), instead of two statements per boot. Rows are kept in order (instances before
  * the outbox rows that announce them, as the relay reads the outbox in order).
  */
 class PendingWrites {
@@ -135,6 +135,30 @@ class PendingWrites {
     const [instances, messages] = [this.instances, this.messages];
     this.instances = [];
     this.messages = [];
+    if (instances.length > 0 && messages.length > 0 && this.em.connection.options.type === 'postgres') {
+      // One round trip: the instances' INSERT as a data-modifying WITH of the outbox's.
+      const [instanceSql, instanceParams] = this.em
+        .createQueryBuilder()
+        .insert()
+        .into(InstanceEntity)
+        .values(instances)
+        .getQueryAndParameters();
+      const [outboxSql, outboxParams] = this.em
+        .createQueryBuilder()
+        .insert()
+        .into(OutboxEntity)
+        .values(messages as never)
+        .getQueryAndParameters();
+      const shifted = outboxSql.replace(
+        /\$(\d+)/g,
+        (_, n: string) => `$${Number(n) + instanceParams.length}`,
+      );
+      await this.em.query(`WITH new_instances AS (${instanceSql}) ${shifted}`, [
+        ...instanceParams,
+        ...outboxParams,
+      ]);
+      return;
+    }
     if (instances.length > 0) await this.em.insert(InstanceEntity, instances);
     if (messages.length > 0) await this.em.insert(OutboxEntity, messages as never);
   }
@@ -348,8 +372,7 @@ export class ServerService {
         await inTransaction(this.deps.db, async (em) => {
           outcomes.length = 0;
           await this.deps.quotas.lockProject(em, projectId);
-          const limits = await this.deps.quotas.limits(projectId, em);
-          const usage = await this.deps.quotas.instanceUsage(projectId, em);
+          const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
           const writes = new PendingWrites(em);
           for (const admission of batch) {
             try {

@@ -61,6 +61,10 @@ describe('compute API on PostgreSQL', () => {
     const id = res.body!.server.id as string;
     const show = () => api(h.tokens.alice, 'GET', `/servers/${id}`);
     await eventually(show, (r) => r.body?.server?.status === 'ACTIVE', 'ACTIVE');
+    // Written by the admission's one-statement insert (instances and outbox together).
+    const shown = (await show()).body!.server;
+    expect(shown.metadata).toEqual({ a: 'b' });
+    expect(shown.flavor).toMatchObject({ id: '1' });
     expect((await api(h.tokens.alice, 'POST', `/servers/${id}/action`, { 'os-stop': null })).status).toBe(
       202,
     );
