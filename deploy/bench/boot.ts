@@ -13,10 +13,10 @@
  *   2 compute agents (test:///default, each its own process) as separate processes.
  *
  * Services run as a deployment runs them: compiled first (npm run build), then `node dist/<name>.js`
- * with no TypeScript loader. The RSS table shows each service's process and, apart, any
- * launcher or esbuild helper beneath it (none when running compiled).
+ * with no TypeScript loader. The memory table shows each service's RSS (private and shared
+ * pages), the sum of RSS, and the memory of all services with shared pages counted once.
  */
-import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import {
   type ComputeStack,
 } from '../../test/support/compute-stack';
 import { buildAll } from '../build';
-import { bareHttpBaseline, fmt, percentile, rssMiB } from './lib';
+import { bareHttpBaseline, fmt, percentile, residentMiB } from './lib';
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -102,70 +102,32 @@ function stats(latencies: number[]): string {
     .padStart(7)} ms   (${sorted.length} requests)`;
 }
 
-// ---------------------------------------------------------------- RSS
-
-interface Usage {
-  service: number;
-  launcher: number;
-}
+// ---------------------------------------------------------------- memory
 
 /**
- * RSS of a started service: its node process and, apart, the tsx launcher (node …/tsx/dist/cli.mjs,
- * when tsx runs the service in a child) and esbuild helpers, if any.
+ * Memory of the services at a moment: each process's RSS, their sum, and the memory they hold
+ * together, which counts shared pages once: every process's private pages plus the largest
+ * shared set (the node binary and libc are the same physical pages in each Node.js process;
+ * a compute agent also maps libvirt). The sum of RSS counts those pages once per process.
  */
-function processTreeRss(pid: number): Usage {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  const tree: number[] = [];
-  const walk = (p: number) => {
-    tree.push(p);
-    for (const c of children.get(p) ?? []) walk(c);
-  };
-  walk(pid);
-  let service = 0;
-  let launcher = 0;
-  for (const p of tree) {
-    let cmd = '';
-    try {
-      cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      const rss = rssMiB(p);
-      if (cmd.includes('tsx/dist/cli.mjs') || cmd.includes('esbuild')) launcher += rss;
-      else service += rss;
-    } catch {
-      // gone
-    }
-  }
-  return { service, launcher };
-}
-
-function rssTable(procs: ServiceProcess[]): { lines: string[]; total: number; launcher: number } {
-  let total = 0;
-  let launcher = 0;
-  const lines = procs.map((p) => {
-    const u = processTreeRss(p.child.pid!);
-    total += u.service;
-    launcher += u.launcher;
-    return `    ${p.name.padEnd(28)} ${u.service.toFixed(0).padStart(5)} MiB`;
-  });
-  return { lines, total, launcher };
-}
-
 function printRss(label: string, procs: ServiceProcess[]): void {
-  const t = rssTable(procs);
   console.log(`  RSS ${label}:`);
-  for (const l of t.lines) console.log(l);
+  let rss = 0;
+  let own = 0;
+  let shared = 0;
+  for (const p of procs) {
+    const m = residentMiB(p.child.pid!);
+    rss += m.rss;
+    own += m.private;
+    shared = Math.max(shared, m.shared);
+    console.log(
+      `    ${p.name.padEnd(28)} ${m.rss.toFixed(0).padStart(5)} MiB   (private ${m.private.toFixed(0)}, shared ${m.shared.toFixed(0)})`,
+    );
+  }
+  console.log(`    ${'all services, RSS summed'.padEnd(28)} ${rss.toFixed(0).padStart(5)} MiB`);
   console.log(
-    `    ${'all services together'.padEnd(28)} ${t.total.toFixed(0).padStart(5)} MiB` +
-      `   (+ ${t.launcher.toFixed(0)} MiB of tsx launchers and esbuild helpers)`,
+    `    ${'all services, shared once'.padEnd(28)} ${(own + shared).toFixed(0).padStart(5)} MiB` +
+      `   (private pages of each + the largest shared set, ${shared.toFixed(0)} MiB, once)`,
   );
 }
 

@@ -86,6 +86,19 @@ export async function load(
 }
 
 /** Resident set size of a process (and its children, if asked) in MiB. */
+/**
+ * A process's resident memory split in two (MiB): pages only it maps (private), and pages it
+ * shares with other processes (the node binary, libc, libvirt: the same physical pages in
+ * every Node.js process, which a sum of RSS counts once per process).
+ */
+export function residentMiB(pid: number): { rss: number; private: number; shared: number } {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
+  const rss = kb('Rss') / 1024;
+  const own = (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
+  return { rss, private: own, shared: rss - own };
+}
+
 export function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
