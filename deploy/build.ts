@@ -24,6 +24,16 @@ export const ENTRIES: Readonly<Record<string, string>> = {
   'all-in-one': 'deploy/all-in-one.ts',
 };
 
+/**
+ * The node flags a service runs with (`node <flags> dist/<name>.js`): a young generation of at
+ * most 2 MiB per semi-space instead of V8's 16. A service's allocations are short-lived
+ * request garbage, and once grown the larger one stays resident at idle (measured: 12-20 MiB
+ * less RSS per process, no change in bench:boot throughput). --enable-source-maps (stack
+ * traces in TypeScript positions) is left to the operator: it keeps each bundle's source map
+ * in memory, 17-24 MiB more per process.
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
 export async function buildAll(): Promise<void> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
     dependencies?: Record<string, string>;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { ENTRIES } from '../../deploy/build';
+import { ENTRIES, NODE_FLAGS } from '../../deploy/build';
 
 const run = promisify(execFile);
 export const ROOT = join(__dirname, '..', '..');
@@ -67,7 +67,7 @@ export interface ServiceProcess {
 function compiledArgs(script: string): string[] | null {
   if (process.env.STRATO_RUN_COMPILED !== '1') return null;
   const name = Object.entries(ENTRIES).find(([, src]) => src === script)?.[0];
-  return name ? [join(ROOT, 'dist', `${name}.js`)] : null;
+  return name ? [...NODE_FLAGS, join(ROOT, 'dist', `${name}.js`)] : null;
 }
 
 export async function startProcess(
