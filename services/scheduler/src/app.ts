@@ -21,6 +21,7 @@ import type { SchedulerConfig } from './config';
 import { HostStateReader } from './domain/host-state.reader';
 import { HostsService } from './domain/hosts.service';
 import { PlacementService, type SchedulerOutbox } from './domain/placement.service';
+import { PlacementView } from './domain/placement-view';
 import { filtersByName } from './filters';
 import { schedulerRouters } from './rpc/scheduler.handlers';
 import { PlacementRepository, schedulerEntities, schedulerMigrations } from './store';
@@ -68,7 +69,7 @@ export async function createSchedulerService(
   };
   const placement = new PlacementService({
     store: repository,
-    hosts: reader,
+    hosts: new PlacementView({ reader, maxAgeMs: config.SCHEDULER_HOST_VIEW_MS }),
     filters,
     weighers: weighersFor(config.SCHEDULER_STRATEGY, {
       ram: config.RAM_WEIGHT_MULTIPLIER,

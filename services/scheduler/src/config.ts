@@ -36,6 +36,12 @@ export const schedulerConfigSchema = z.object({
   MAX_ATTEMPTS: env.int(3, 1),
   /** How often builds on hosts with an expired heartbeat are failed over. */
   SWEEP_INTERVAL_MS: env.int(5000, 50),
+  /**
+   * How long one read of the hosts (inventories, allocations, heartbeats) serves placement,
+   * with this scheduler's own claims added as they succeed; 0 reads them for every request.
+   * Claims are checked in the database either way.
+   */
+  SCHEDULER_HOST_VIEW_MS: env.int(1000, 0),
   /** Messages handled at once per queue. */
   SCHEDULER_PREFETCH: env.int(16, 1),
 });

@@ -8,6 +8,7 @@ import { PlacementRepository, schedulerEntities, schedulerMigrations } from '../
 import { hostReportFor, scheduleRequest } from '../testing/fixtures';
 import { weighersFor } from '../weighers';
 import { HostStateReader } from './host-state.reader';
+import { PlacementView } from './placement-view';
 import { HostsService } from './hosts.service';
 import {
   NO_VALID_HOST,
@@ -250,5 +251,82 @@ describe('PlacementService', () => {
     for (let i = 0; i < 3; i++)
       placedAff.push(await placement.schedule(scheduleRequest({ server_group: aff })));
     expect(new Set(placedAff.map((p) => (p.outcome === 'placed' ? p.host : p.outcome))).size).toBe(1);
+  });
+
+  describe('on a snapshot of the hosts (PlacementView)', () => {
+    let view: PlacementView;
+    let reads: number;
+
+    beforeEach(() => {
+      const reader = new HostStateReader({ providers: repo, cache });
+      reads = 0;
+      view = new PlacementView({
+        reader: {
+          hosts: () => {
+            reads++;
+            return reader.hosts();
+          },
+          heartbeats: () => reader.heartbeats(),
+        },
+        maxAgeMs: 60_000,
+      });
+      placement = new PlacementService({
+        store: repo,
+        hosts: view,
+        filters: filtersByName(DEFAULT_FILTERS),
+        weighers: weighersFor('spread'),
+        outbox,
+        log,
+        maxAttempts: 3,
+        hostSubsetSize: 1,
+      });
+    });
+
+    it('reads the hosts once for many requests and counts its own claims, so it still spreads', async () => {
+      await addHost('node1');
+      await addHost('node2');
+      const placed = [];
+      for (let i = 0; i < 4; i++) placed.push(await placement.schedule(scheduleRequest()));
+      expect(reads).toBe(1);
+      const hostsUsed = placed.map((p) => (p.outcome === 'placed' ? p.host : p.outcome));
+      expect(hostsUsed.filter((h) => h === 'node1')).toHaveLength(2);
+      expect(hostsUsed.filter((h) => h === 'node2')).toHaveLength(2);
+    });
+
+    it('asks the store before "No valid host" when the snapshot shows no room', async () => {
+      await addHost('node1', { ramMb: 256 });
+      await view.hosts(); // the snapshot: too little RAM for the 512 MB flavor
+      await hosts.report(hostReportFor('node1', { ramMb: 8192 }));
+      expect(await placement.schedule(scheduleRequest())).toEqual({ outcome: 'placed', host: 'node1' });
+      expect(reads).toBe(2);
+    });
+
+    it('a claim the snapshot got wrong fails in the store, and a fresh view decides', async () => {
+      await addHost('node1', { ramMb: 1024 });
+      await view.hosts(); // the snapshot: room for two 512 MB servers
+      // Another scheduler takes all of it meanwhile.
+      const other = scheduleRequest({ flavor: { ...scheduleRequest().flavor, ram_mb: 1024 } });
+      await repo.admit({
+        instanceId: other.instance_id,
+        attempt: 1,
+        serverGroupId: null,
+        excludedHosts: [],
+        body: JSON.stringify(other),
+      });
+      expect(
+        await repo.claim({
+          instanceId: other.instance_id,
+          attempt: 1,
+          host: 'node1',
+          resources: { VCPU: 1, MEMORY_MB: 1024, DISK_GB: 1 },
+          group: null,
+        }),
+      ).toEqual({ ok: true });
+      expect(await placement.schedule(scheduleRequest())).toEqual({
+        outcome: 'no-valid-host',
+        reason: 'RamFilter removed 1 of 1',
+      });
+      expect(reads).toBe(2);
+    });
   });
 });

@@ -62,6 +62,12 @@ export interface PlacementStore {
 export interface HostSource {
   hosts(): Promise<HostState[]>;
   heartbeats(): Promise<Map<string, Heartbeat>>;
+  /** A view read now, when hosts() may answer from a snapshot (PlacementView). */
+  fresh?(): Promise<HostState[]>;
+  /** A claim succeeded: count it in the snapshot. */
+  consumed?(host: string, resources: Resources): void;
+  /** A claim failed where the snapshot said it fits: drop the snapshot. */
+  invalidate?(): void;
 }
 
 /** Messages the scheduler sends (the typed clients, behind a port for tests). */
@@ -142,9 +148,12 @@ export class PlacementService {
 
   private async place(payload: ScheduleRequest, excluded: Set<string>): Promise<ScheduleOutcome> {
     const request = this.placementRequest(payload, excluded);
+    const source = this.deps.hosts;
     let reason = '';
+    // The first round may rank on a snapshot; later rounds, and any "no valid host", on a fresh view.
+    let fresh = !source.fresh;
     for (let round = 1; round <= MAX_ROUNDS; round++) {
-      const hosts = await this.deps.hosts.hosts();
+      const hosts = fresh ? await (source.fresh?.() ?? source.hosts()) : await source.hosts();
       if (request.serverGroup) {
         const known = await this.deps.store.groupHosts(request.serverGroup.id, payload.instance_id);
         request.serverGroup = {
@@ -165,6 +174,11 @@ export class PlacementService {
         ranked.length ? 'hosts filtered and weighed' : `no host passed the filters: ${describeSteps(steps)}`,
       );
       if (ranked.length === 0) {
+        if (!fresh) {
+          fresh = true;
+          round--; // the snapshot's answer does not count: ask the store
+          continue;
+        }
         reason = describeSteps(steps);
         break;
       }
@@ -178,6 +192,7 @@ export class PlacementService {
           group: request.serverGroup,
         });
         if (result.ok) {
+          source.consumed?.(candidate.host, request.resources);
           await this.sendBuild(payload, candidate.host);
           this.log.info(
             { instance: payload.instance_id, attempt: payload.attempt, host: candidate.host },
@@ -189,6 +204,8 @@ export class PlacementService {
           return { outcome: 'dropped', why: 'the request moved on while it was being scheduled' };
         }
         lost.push(`${candidate.host}: ${result.reason}`);
+        source.invalidate?.();
+        fresh = true;
       }
       reason = `every candidate was taken concurrently (${lost.join(', ')})`;
       this.log.info(
@@ -204,6 +221,7 @@ export class PlacementService {
       await this.deps.outbox.build(host, this.buildRequest(payload, host));
     } catch (err) {
       // Not sent: give the claim back so the redelivery starts clean, then let it retry.
+      this.deps.hosts.invalidate?.();
       await this.deps.store.unclaim(payload.instance_id, payload.attempt, host);
       throw err;
     }
