@@ -16,7 +16,6 @@ import {
   SchedulingEntity,
   type ResourceProviderRow,
   type SchedulingRow,
-  type SchedulingStatus,
 } from './entities';
 
 export interface ProviderReport {
@@ -227,28 +226,39 @@ export class PlacementRepository {
    * a redelivery of a request already placed re-sends the build; one already failed re-sends
    * the error; a request for a deleted instance or an older attempt is dropped.
    */
-  admit(request: {
+  async admit(request: {
     instanceId: string;
     attempt: number;
     serverGroupId: string | null;
     excludedHosts: string[];
     body: string;
   }): Promise<Admission> {
+    const fresh: SchedulingRow = {
+      instance_id: request.instanceId,
+      status: 'scheduling',
+      attempt: request.attempt,
+      host: null,
+      server_group_id: request.serverGroupId,
+      request: request.body,
+      excluded_hosts: JSON.stringify(request.excludedHosts),
+      fault: null,
+      updated_at: now(),
+    };
+    // The usual case, a first request: one statement. A row already there (a redelivery, a
+    // reschedule) is decided below under its lock.
+    const inserted = await this.returning(
+      this.ds.manager,
+      `INSERT INTO scheduling_requests
+         (instance_id, status, attempt, host, server_group_id, request, excluded_hosts, fault, updated_at)
+       VALUES (:instance_id, :status, :attempt, :host, :server_group_id, :request, :excluded_hosts, :fault, :updated_at)
+       ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id`,
+      { ...fresh },
+    );
+    if (inserted.length > 0) return { action: 'schedule', row: fresh };
     return this.tx(async (em) => {
       const repo = em.getRepository(SchedulingEntity);
       const row = await this.lockRequest(em, request.instanceId);
       if (!row) {
-        const fresh: SchedulingRow = {
-          instance_id: request.instanceId,
-          status: 'scheduling',
-          attempt: request.attempt,
-          host: null,
-          server_group_id: request.serverGroupId,
-          request: request.body,
-          excluded_hosts: JSON.stringify(request.excludedHosts),
-          fault: null,
-          updated_at: now(),
-        };
         await repo.insert(fresh);
         return { action: 'schedule', row: fresh };
       }
@@ -316,44 +326,56 @@ export class PlacementRepository {
       if (!provider) return { ok: false, reason: 'gone' };
       if (!provider.enabled) return { ok: false, reason: 'disabled' };
 
-      const inventories = await em.getRepository(InventoryEntity).findBy({ provider_id: provider.id });
-      const usage = await em
-        .getRepository(AllocationEntity)
-        .createQueryBuilder('a')
-        .select('a.resource_class', 'resource_class')
-        .addSelect('SUM(a.used)', 'used')
-        .where('a.provider_id = :id', { id: provider.id })
-        .andWhere('a.consumer_id != :consumer', { consumer: input.instanceId })
-        .groupBy('a.resource_class')
-        .getRawMany<{ resource_class: string; used: string | number }>();
+      // Inventories and what others hold of them, read after the provider lock (one statement).
+      const inventories = await this.returning(
+        em,
+        `SELECT i.resource_class, i.total, i.reserved, i.allocation_ratio,
+                (SELECT COALESCE(SUM(a.used), 0) FROM allocations a
+                  WHERE a.provider_id = i.provider_id AND a.resource_class = i.resource_class
+                    AND a.consumer_id != :consumer) AS used
+           FROM inventories i WHERE i.provider_id = :id`,
+        { id: provider.id, consumer: input.instanceId },
+      );
       for (const rc of RESOURCE_CLASSES) {
         const inv = inventories.find((i) => i.resource_class === rc);
         const state: InventoryState | undefined = inv && {
-          total: inv.total,
-          reserved: inv.reserved,
+          total: Number(inv.total),
+          reserved: Number(inv.reserved),
           allocationRatio: Number(inv.allocation_ratio),
-          used: Number(usage.find((u) => u.resource_class === rc)?.used ?? 0),
+          used: Number(inv.used),
         };
         if (!fits(state, input.resources[rc])) return { ok: false, reason: 'capacity' };
       }
-      const allocations = em.getRepository(AllocationEntity);
-      await allocations.delete({ consumer_id: input.instanceId });
       const rows = RESOURCE_CLASSES.filter((rc) => input.resources[rc] > 0).map((rc) => ({
         consumer_id: input.instanceId,
         provider_id: provider.id,
         resource_class: rc,
         used: input.resources[rc],
       }));
-      if (rows.length > 0) await allocations.insert(rows);
-      await em
-        .getRepository(ResourceProviderEntity)
-        .update({ id: provider.id }, { generation: provider.generation + 1 });
-      await em
-        .getRepository(SchedulingEntity)
-        .update(
-          { instance_id: input.instanceId },
-          { status: 'building', host: input.host, updated_at: now() },
+      const marks = { id: provider.id, instanceId: input.instanceId, host: input.host, at: now() };
+      if (this.postgres) {
+        // Clear the consumer's old allocations, bump the generation, mark the request: one statement.
+        await this.returning(
+          em,
+          `WITH cleared AS (DELETE FROM allocations WHERE consumer_id = :instanceId),
+                bumped AS (UPDATE resource_providers SET generation = generation + 1 WHERE id = :id)
+           UPDATE scheduling_requests SET status = 'building', host = :host, updated_at = :at
+            WHERE instance_id = :instanceId`,
+          marks,
         );
+      } else {
+        await em.getRepository(AllocationEntity).delete({ consumer_id: input.instanceId });
+        await em
+          .getRepository(ResourceProviderEntity)
+          .update({ id: provider.id }, { generation: provider.generation + 1 });
+        await em
+          .getRepository(SchedulingEntity)
+          .update(
+            { instance_id: input.instanceId },
+            { status: 'building', host: input.host, updated_at: marks.at },
+          );
+      }
+      if (rows.length > 0) await em.getRepository(AllocationEntity).insert(rows);
       return { ok: true };
     });
   }
@@ -437,18 +459,21 @@ export class PlacementRepository {
   }
 
   /** The build reached the host's agent and the guest exists: scheduling is over. */
+  /**
+   * The build on `host` finished: building → active, in one guarded statement. Returns the row
+   * as it is then (active, or whatever state made the guard refuse).
+   */
   async markBuilt(instanceId: string, host: string, attempt: number | null): Promise<SchedulingRow | null> {
-    return this.tx(async (em) => {
-      const row = await this.lockRequest(em, instanceId);
-      if (!row) return null;
-      if (row.status === 'building' && row.host === host && (attempt === null || row.attempt === attempt)) {
-        await em
-          .getRepository(SchedulingEntity)
-          .update({ instance_id: instanceId }, { status: 'active', updated_at: now() });
-        return { ...row, status: 'active' as SchedulingStatus };
-      }
-      return row;
-    });
+    const updated = await this.returning(
+      this.ds.manager,
+      `UPDATE scheduling_requests SET status = 'active', updated_at = :at
+        WHERE instance_id = :instanceId AND status = 'building' AND host = :host
+        ${attempt === null ? '' : 'AND attempt = :attempt'}
+        RETURNING *`,
+      { at: now(), instanceId, host, attempt },
+    );
+    if (updated.length > 0) return updated[0] as unknown as SchedulingRow;
+    return this.getRequest(instanceId);
   }
 
   /** The agent destroyed the guest on `host`: its allocations there are free. */
@@ -511,6 +536,29 @@ export class PlacementRepository {
   }
 
   // ---- locking -----------------------------------------------------------------------------
+
+  /**
+   * Runs one SQL statement with :named parameters and returns the rows it returned (a SELECT,
+   * or RETURNING), whichever driver runs it.
+   */
+  private async returning(
+    em: EntityManager,
+    sql: string,
+    named: Record<string, unknown>,
+  ): Promise<Record<string, unknown>[]> {
+    const [text, params] = em.connection.driver.escapeQueryWithParameters(sql, named);
+    const result: unknown = await em.query(text, params);
+    // typeorm's PostgreSQL runner answers UPDATE and DELETE with [rows, rowCount].
+    if (
+      Array.isArray(result) &&
+      result.length === 2 &&
+      Array.isArray(result[0]) &&
+      typeof result[1] === 'number'
+    ) {
+      return result[0] as Record<string, unknown>[];
+    }
+    return Array.isArray(result) ? (result as Record<string, unknown>[]) : [];
+  }
 
   private lockRequest(em: EntityManager, instanceId: string): Promise<SchedulingRow | null> {
     return em.getRepository(SchedulingEntity).findOne({

@@ -12,6 +12,7 @@ import { createLogger } from '@strato/log';
 import { DEFAULT_FILTERS, filtersByName } from '../../src/filters';
 import { HostStateReader } from '../../src/domain/host-state.reader';
 import { HostsService } from '../../src/domain/hosts.service';
+import { PlacementView } from '../../src/domain/placement-view';
 import { PlacementService, type SchedulerOutbox } from '../../src/domain/placement.service';
 import { PlacementRepository, schedulerEntities, schedulerMigrations } from '../../src/store';
 import { hostReportFor, scheduleRequest } from '../../src/testing/fixtures';
@@ -38,54 +39,88 @@ describe('claims racing on PostgreSQL', () => {
     await ds.destroy();
   });
 
-  it('places exactly as many as the inventories fit, never more on any host', async () => {
-    const repo = new PlacementRepository(ds);
-    const cache = new MemoryCache();
-    const reader = new HostStateReader({ providers: repo, cache });
-    const hosts = new HostsService({ store: repo, hosts: reader, log });
-    // 512 MB per instance: 40 + 40 + 35 + 35 = 150 instances fit.
-    const capacities = { node1: 40, node2: 40, node3: 35, node4: 35 };
-    for (const [host, n] of Object.entries(capacities)) {
-      await hosts.report(hostReportFor(host, { ramMb: n * 512, vcpus: 1000, diskGb: 1000 }));
-      await cache.set(
-        heartbeatKey(host),
-        JSON.stringify({ host, at: new Date().toISOString(), cpu_load: 0, running_vms: 0 }),
-        600,
+  it.each([
+    ['read from the store for each request', 0],
+    ['ranked on a snapshot (PlacementView, as deployed)', 1000],
+  ])(
+    'places exactly as many as the inventories fit, never more on any host: %s',
+    async (_, viewMs) => {
+      await ds.query('TRUNCATE allocations, scheduling_requests, inventories, resource_providers CASCADE');
+      const repo = new PlacementRepository(ds);
+      const cache = new MemoryCache();
+      const reader = new HostStateReader({ providers: repo, cache });
+      const hosts = new HostsService({ store: repo, hosts: reader, log });
+      // 512 MB per instance: 40 + 40 + 35 + 35 = 150 instances fit.
+      const capacities = { node1: 40, node2: 40, node3: 35, node4: 35 };
+      for (const [host, n] of Object.entries(capacities)) {
+        await hosts.report(hostReportFor(host, { ramMb: n * 512, vcpus: 1000, diskGb: 1000 }));
+        await cache.set(
+          heartbeatKey(host),
+          JSON.stringify({ host, at: new Date().toISOString(), cpu_load: 0, running_vms: 0 }),
+          600,
+        );
+      }
+      const builds: string[] = [];
+      const errors: string[] = [];
+      const outbox: SchedulerOutbox = {
+        build: async (host) => void builds.push(host),
+        deleteOn: async () => undefined,
+        stateChanged: async (e) => void (e.vm_state === 'error' && errors.push(e.fault!.message)),
+        reschedule: async () => undefined,
+      };
+      const generations = async () =>
+        (await ds.query<{ g: string }[]>('SELECT SUM(generation) AS g FROM resource_providers'))[0]!.g;
+      const generationsBefore = Number(await generations());
+      const placement = new PlacementService({
+        store: repo,
+        hosts: viewMs > 0 ? new PlacementView({ reader, maxAgeMs: viewMs }) : reader,
+        filters: filtersByName(DEFAULT_FILTERS),
+        weighers: weighersFor('spread'),
+        outbox,
+        log,
+        maxAttempts: 3,
+        hostSubsetSize: 2,
+      });
+
+      const outcomes = await Promise.all(
+        Array.from({ length: 200 }, () => placement.schedule(scheduleRequest())),
       );
-    }
-    const builds: string[] = [];
-    const errors: string[] = [];
-    const outbox: SchedulerOutbox = {
-      build: async (host) => void builds.push(host),
-      deleteOn: async () => undefined,
-      stateChanged: async (e) => void (e.vm_state === 'error' && errors.push(e.fault!.message)),
-      reschedule: async () => undefined,
-    };
-    const placement = new PlacementService({
-      store: repo,
-      hosts: reader,
-      filters: filtersByName(DEFAULT_FILTERS),
-      weighers: weighersFor('spread'),
-      outbox,
-      log,
-      maxAttempts: 3,
-      hostSubsetSize: 2,
-    });
 
-    const outcomes = await Promise.all(
-      Array.from({ length: 200 }, () => placement.schedule(scheduleRequest())),
-    );
+      const placed = outcomes.filter((o) => o.outcome === 'placed');
+      expect(placed).toHaveLength(150);
+      expect(outcomes.filter((o) => o.outcome === 'no-valid-host')).toHaveLength(50);
+      expect(errors).toHaveLength(50);
+      expect(errors.every((m) => m.startsWith('No valid host was found.'))).toBe(true);
+      expect(builds).toHaveLength(150);
+      for (const p of await repo.snapshot()) {
+        const ram = p.inventory.MEMORY_MB!;
+        expect(ram.used).toBeLessThanOrEqual(ram.total);
+        expect(p.instanceCount).toBe(capacities[p.row.host as keyof typeof capacities]);
+      }
+      // Each claim marked its request building on its host and bumped its provider's generation.
+      const statuses = await ds.query<{ status: string; n: string }[]>(
+        'SELECT status, COUNT(*) AS n FROM scheduling_requests GROUP BY status ORDER BY status',
+      );
+      expect(statuses.map((r) => [r.status, Number(r.n)])).toEqual([
+        ['building', 150],
+        ['error', 50],
+      ]);
+      expect(Number(await generations()) - generationsBefore).toBe(150);
 
-    const placed = outcomes.filter((o) => o.outcome === 'placed');
-    expect(placed).toHaveLength(150);
-    expect(outcomes.filter((o) => o.outcome === 'no-valid-host')).toHaveLength(50);
-    expect(errors).toHaveLength(50);
-    expect(errors.every((m) => m.startsWith('No valid host was found.'))).toBe(true);
-    expect(builds).toHaveLength(150);
-    for (const p of await repo.snapshot()) {
-      const ram = p.inventory.MEMORY_MB!;
-      expect(ram.used).toBeLessThanOrEqual(ram.total);
-      expect(p.instanceCount).toBe(capacities[p.row.host as keyof typeof capacities]);
-    }
-  }, 60_000);
+      // The agent reports it running: building → active once, on that host only.
+      const first = placed[0]!;
+      const [row] = await ds.query<{ instance_id: string; host: string }[]>(
+        "SELECT instance_id, host FROM scheduling_requests WHERE status = 'building' AND host = $1 LIMIT 1",
+        [first.host],
+      );
+      expect(await repo.markBuilt(row!.instance_id, 'elsewhere', 1)).toMatchObject({ status: 'building' });
+      expect(await repo.markBuilt(row!.instance_id, row!.host, 1)).toMatchObject({
+        instance_id: row!.instance_id,
+        status: 'active',
+        attempt: 1,
+      });
+      expect(await repo.markBuilt(row!.instance_id, row!.host, 1)).toMatchObject({ status: 'active' });
+    },
+    60_000,
+  );
 });
