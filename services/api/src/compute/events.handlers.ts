@@ -13,6 +13,7 @@ import {
   MessageRouter,
   type PayloadOf,
 } from '@strato/contracts';
+import { In } from 'typeorm';
 import { inTransaction, type DataSource } from '@strato/db';
 import type { Logger } from '@strato/log';
 import { applyStateEvent, type TrackedState } from './domain/instance-state';
@@ -35,56 +36,120 @@ function tracked(row: InstanceRow): TrackedState {
   };
 }
 
+/** State events applied in one transaction at most. */
+const EVENT_BATCH = 100;
+
+interface PendingEvent {
+  event: PayloadOf<typeof instanceStateChanged>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class InstanceEventHandlers {
+  /** Events waiting for the next batch (see stateChanged). */
+  private pending: PendingEvent[] = [];
+  private draining = false;
+
   constructor(private readonly deps: { db: DataSource; relay: OutboxRelay; log: Logger }) {}
 
-  async stateChanged(event: PayloadOf<typeof instanceStateChanged>): Promise<void> {
-    const queued = await inTransaction(this.deps.db, async (em) => {
-      // Events of one instance are handled concurrently (prefetch): lock the row so that each
-      // applies to what the previous one committed, never to a stale read (last writer wins).
-      const row = await em.findOne(InstanceEntity, { where: { id: event.instance_id }, ...forUpdate(em) });
-      if (!row) {
-        this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
-        return false;
-      }
-      const outcome = applyStateEvent(tracked(row), event);
-      switch (outcome.kind) {
-        case 'stale':
-          return false;
-        case 'cleanup':
-          this.deps.log.info({ instance: row.id, host: outcome.host }, 'deleted instance found on a host');
-          await enqueue(em, {
-            type: 'compute.delete_instance',
-            host: outcome.host,
-            payload: { instance_id: row.id },
-          });
-          return true;
-        case 'apply': {
-          const next = outcome.next;
-          const now = new Date().toISOString();
-          await em.update(
-            InstanceEntity,
-            { seq: row.seq },
-            {
-              vmState: next.vmState,
-              taskState: next.taskState,
-              powerState: next.powerState,
-              host: next.host,
-              attempt: next.attempt,
-              lastEventAt: next.lastEventAt,
-              launchedAt: next.launchedAt,
-              terminatedAt: next.terminatedAt,
-              fault: next.fault,
-              deleted: next.deleted,
-              deletedAt: next.deleted ? (row.deletedAt ?? now) : null,
-              updatedAt: now,
-            },
-          );
-          return false;
-        }
+  /**
+   * Applies a state event; resolves once it is committed (the message is acknowledged then).
+   * Events that arrive while a batch is being written go together in the next one: one
+   * transaction, one locking read of their instances, one UPDATE per instance changed. A
+   * batch is applied in arrival order, each event to what the one before it left, and
+   * batches one after another, so each event still applies to what the previous committed.
+   */
+  stateChanged(event: PayloadOf<typeof instanceStateChanged>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ event, resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        void this.drain();
       }
     });
-    if (queued) this.deps.relay.kick();
+  }
+
+  private async drain(): Promise<void> {
+    // Let the events delivered in the same turn (one read from the broker) join the first batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, EVENT_BATCH);
+      try {
+        const queued = await this.applyBatch(batch.map((p) => p.event));
+        for (const p of batch) p.resolve();
+        if (queued) this.deps.relay.kick();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.draining = false;
+  }
+
+  /** One transaction for a batch of events; true when it queued outbox messages. */
+  private applyBatch(events: PayloadOf<typeof instanceStateChanged>[]): Promise<boolean> {
+    return inTransaction(this.deps.db, async (em) => {
+      // Lock the rows (in id order, as every batch does) so that actions and other api
+      // processes see each batch whole.
+      const ids = [...new Set(events.map((e) => e.instance_id))].sort();
+      const rows = await em.find(InstanceEntity, {
+        where: { id: In(ids) },
+        order: { id: 'ASC' },
+        ...forUpdate(em),
+      });
+      const byId = new Map(rows.map((row) => [row.id, { row, state: tracked(row), changed: false }]));
+      let queued = false;
+      for (const event of events) {
+        const current = byId.get(event.instance_id);
+        if (!current) {
+          this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
+          continue;
+        }
+        const outcome = applyStateEvent(current.state, event);
+        switch (outcome.kind) {
+          case 'stale':
+            break;
+          case 'cleanup':
+            this.deps.log.info(
+              { instance: current.row.id, host: outcome.host },
+              'deleted instance found on a host',
+            );
+            await enqueue(em, {
+              type: 'compute.delete_instance',
+              host: outcome.host,
+              payload: { instance_id: current.row.id },
+            });
+            queued = true;
+            break;
+          case 'apply':
+            current.state = outcome.next;
+            current.changed = true;
+            break;
+        }
+      }
+      const now = new Date().toISOString();
+      for (const { row, state: next, changed } of byId.values()) {
+        if (!changed) continue;
+        await em.update(
+          InstanceEntity,
+          { seq: row.seq },
+          {
+            vmState: next.vmState,
+            taskState: next.taskState,
+            powerState: next.powerState,
+            host: next.host,
+            attempt: next.attempt,
+            lastEventAt: next.lastEventAt,
+            launchedAt: next.launchedAt,
+            terminatedAt: next.terminatedAt,
+            fault: next.fault,
+            deleted: next.deleted,
+            deletedAt: next.deleted ? (row.deletedAt ?? now) : null,
+            updatedAt: now,
+          },
+        );
+      }
+      return queued;
+    });
   }
 
   /** An agent's guests at its start: missing ones go to error, drift is corrected, strays removed. */
