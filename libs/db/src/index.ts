@@ -104,3 +104,5 @@ export function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Prom
   );
   return run;
 }
+
+export { inlineParameters, pipelinedTransaction, type PipelinedConnection, type Row } from './pipelined';

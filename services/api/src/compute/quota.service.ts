@@ -39,7 +39,7 @@ export class QuotaService {
   /** Serialises quota checks of one project until the transaction ends (PostgreSQL). */
   async lockProject(em: EntityManager, projectId: string): Promise<void> {
     if (em.connection.options.type === 'postgres') {
-      await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`compute-quota:${projectId}`]);
+      await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [QuotaService.lockKey(projectId)]);
     }
   }
 
@@ -60,35 +60,47 @@ export class QuotaService {
 
   /**
    * The project's limits and its instance usage in one statement (one round trip in the
-   * admission transaction): the quota overrides, then one row of usage counts.
+   * admission transaction): the quota overrides, then one row of usage counts. As SQL with
+   * the driver's placeholders, for limitsAndUsage or a pipelined transaction.
    */
-  async limitsAndUsage(
-    projectId: string,
-    em: EntityManager,
-  ): Promise<{ limits: QuotaLimits; usage: InstanceUsage }> {
-    const [sql, params] = em.connection.driver.escapeQueryWithParameters(
+  limitsAndUsageQuery(em: EntityManager, projectId: string): [string, unknown[]] {
+    return em.connection.driver.escapeQueryWithParameters(
       `SELECT resource, hard_limit AS n, NULL AS cores, NULL AS ram FROM quotas WHERE project_id = :projectId
        UNION ALL
        SELECT NULL, COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(ram_mb), 0)
          FROM instances WHERE project_id = :projectId AND deleted = :deleted`,
       { projectId, deleted: false },
     );
-    const rows: { resource: string | null; n: unknown; cores: unknown; ram: unknown }[] = await em.query(
-      sql,
-      params,
-    );
+  }
+
+  async limitsAndUsage(
+    projectId: string,
+    em: EntityManager,
+  ): Promise<{ limits: QuotaLimits; usage: InstanceUsage }> {
+    const [sql, params] = this.limitsAndUsageQuery(em, projectId);
+    return this.parseLimitsAndUsage(await em.query(sql, params));
+  }
+
+  /** The rows of limitsAndUsageQuery as limits (defaults overridden) and usage. */
+  parseLimitsAndUsage(rows: Record<string, unknown>[]): { limits: QuotaLimits; usage: InstanceUsage } {
     const limits = this.defaults;
     const usage: InstanceUsage = { instances: 0, cores: 0, ram: 0 };
     for (const row of rows) {
-      if (row.resource === null) {
+      const resource = row.resource as string | null;
+      if (resource === null) {
         usage.instances = Number(row.n);
         usage.cores = Number(row.cores);
         usage.ram = Number(row.ram);
-      } else if ((QUOTA_RESOURCES as readonly string[]).includes(row.resource)) {
-        limits[row.resource as QuotaResource] = Number(row.n);
+      } else if ((QUOTA_RESOURCES as readonly string[]).includes(resource)) {
+        limits[resource as QuotaResource] = Number(row.n);
       }
     }
     return { limits, usage };
+  }
+
+  /** The advisory lock key that serialises a project's quota-checked changes (PostgreSQL). */
+  static lockKey(projectId: string): string {
+    return `compute-quota:${projectId}`;
   }
 
   async usage(projectId: string, em: EntityManager = this.deps.db.manager): Promise<ProjectUsage> {

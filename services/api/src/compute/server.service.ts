@@ -6,7 +6,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Bus } from '@strato/bus';
 import { ComputeClient } from '@strato/contracts';
-import { inTransaction, type DataSource, type EntityManager, type EntityMetadata } from '@strato/db';
+import {
+  inTransaction,
+  pipelinedTransaction,
+  type DataSource,
+  type EntityManager,
+  type EntityMetadata,
+} from '@strato/db';
 import { AppError, conflict, invalid, notFound } from '@strato/errors';
 import { currentRequestId, newRequestId, type Logger } from '@strato/log';
 import type { Caller } from './domain/caller';
@@ -18,7 +24,7 @@ import type { CachedHostList } from './adapters/host-directory.scheduler';
 import type { FlavorService } from './flavor.service';
 import { enqueue, outboxRow, type OutboxRelay, type SchedulePayload } from './outbox.relay';
 import { forUpdate } from './store/locks';
-import type { QuotaService } from './quota.service';
+import { QuotaService } from './quota.service';
 import {
   InstanceEntity,
   KeypairEntity,
@@ -131,36 +137,29 @@ class PendingWrites {
     this.messages.push(row);
   }
 
-  async flush(): Promise<void> {
+  /** The pending inserts as SQL with the driver's placeholders (instances first), forgotten here. */
+  take(): [string, unknown[]][] {
     const [instances, messages] = [this.instances, this.messages];
     this.instances = [];
     this.messages = [];
-    if (instances.length > 0 && messages.length > 0 && this.em.connection.options.type === 'postgres') {
-      // One round trip: the instances' INSERT as a data-modifying WITH of the outbox's.
-      const [instanceSql, instanceParams] = this.em
-        .createQueryBuilder()
-        .insert()
-        .into(InstanceEntity)
-        .values(instances)
-        .getQueryAndParameters();
-      const [outboxSql, outboxParams] = this.em
-        .createQueryBuilder()
-        .insert()
-        .into(OutboxEntity)
-        .values(messages as never)
-        .getQueryAndParameters();
-      const shifted = outboxSql.replace(
-        /\$(\d+)/g,
-        (_, n: string) => `$${Number(n) + instanceParams.length}`,
-      );
-      await this.em.query(`WITH new_instances AS (${instanceSql}) ${shifted}`, [
-        ...instanceParams,
-        ...outboxParams,
-      ]);
-      return;
+    const statements: [string, unknown[]][] = [];
+    const insert = () => this.em.createQueryBuilder().insert();
+    if (instances.length > 0) {
+      statements.push(insert().into(InstanceEntity).values(instances).getQueryAndParameters());
     }
-    if (instances.length > 0) await this.em.insert(InstanceEntity, instances);
-    if (messages.length > 0) await this.em.insert(OutboxEntity, messages as never);
+    if (messages.length > 0) {
+      statements.push(
+        insert()
+          .into(OutboxEntity)
+          .values(messages as never)
+          .getQueryAndParameters(),
+      );
+    }
+    return statements;
+  }
+
+  async flush(): Promise<void> {
+    for (const [sql, params] of this.take()) await this.em.query(sql, params);
   }
 }
 
@@ -368,22 +367,40 @@ export class ServerService {
     while (lane.length > 0) {
       const batch = lane.splice(0);
       const outcomes: ({ rows: InstanceRow[] } | { err: unknown })[] = [];
-      try {
-        await inTransaction(this.deps.db, async (em) => {
-          outcomes.length = 0;
-          await this.deps.quotas.lockProject(em, projectId);
-          const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
-          const writes = new PendingWrites(em);
-          for (const admission of batch) {
-            try {
-              outcomes.push({ rows: await admission.work(em, limits, usage, writes) });
-            } catch (err) {
-              if (!(err instanceof AppError)) throw err;
-              outcomes.push({ err });
-            }
+      const admitAll = async (em: EntityManager, limits: QuotaLimits, usage: InstanceUsage) => {
+        outcomes.length = 0;
+        const writes = new PendingWrites(em);
+        for (const admission of batch) {
+          try {
+            outcomes.push({ rows: await admission.work(em, limits, usage, writes) });
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+            outcomes.push({ err });
           }
-          await writes.flush();
-        });
+        }
+        return writes;
+      };
+      try {
+        if (this.deps.db.options.type === 'postgres') {
+          // Two round trips: lock and read, then the inserts with COMMIT.
+          await pipelinedTransaction(
+            this.deps.db,
+            (inline) => [
+              inline('SELECT pg_advisory_xact_lock(hashtext($1))', [QuotaService.lockKey(projectId)]),
+              inline(...this.deps.quotas.limitsAndUsageQuery(this.deps.db.manager, projectId)),
+            ],
+            async ([, quota], conn) => {
+              const { limits, usage } = this.deps.quotas.parseLimitsAndUsage(quota!);
+              const writes = await admitAll(conn.em, limits, usage);
+              return { value: null, closing: writes.take().map(([sql, params]) => conn.inline(sql, params)) };
+            },
+          );
+        } else {
+          await inTransaction(this.deps.db, async (em) => {
+            const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
+            await (await admitAll(em, limits, usage)).flush();
+          });
+        }
         batch.forEach((a, i) => {
           const outcome = outcomes[i]!;
           if ('rows' in outcome) a.resolve(outcome.rows);

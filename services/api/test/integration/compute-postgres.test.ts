@@ -73,6 +73,20 @@ describe('compute API on PostgreSQL', () => {
     await eventually(show, (r) => r.status === 404, 'deleted');
   });
 
+  it('stores names and metadata with quotes, backslashes and SQL in them exactly as sent', async () => {
+    const name = `it's a \\ "vm" <x/> &amp; '); DROP TABLE instances; --`;
+    const metadata = { "o'k": "E'\\x41", json: '{"a": [1]}' };
+    const res = await api(h.tokens.alice, 'POST', '/servers', {
+      server: { name, imageRef: IMAGE_ID, flavorRef: '1', metadata },
+    });
+    expect(res.status).toBe(202);
+    const shown = (await api(h.tokens.alice, 'GET', `/servers/${res.body!.server.id as string}`)).body!
+      .server;
+    expect(shown.name).toBe(name);
+    expect(shown.metadata).toEqual(metadata);
+    await api(h.tokens.alice, 'DELETE', `/servers/${res.body!.server.id as string}`);
+  });
+
   it('never lets racing boots pass the instances quota', async () => {
     await api(h.tokens.admin, 'PUT', `/os-quota-sets/${h.projects.bob}`, { quota_set: { instances: 3 } });
     const results = await Promise.all(

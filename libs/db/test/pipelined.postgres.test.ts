@@ -1,0 +1,75 @@
+/**
+ * pipelinedTransaction on PostgreSQL: two round trips that commit together, roll back
+ * together, and never hand the pool a connection left inside a transaction.
+ */
+import { randomBytes } from 'node:crypto';
+import { openDatabase, pipelinedTransaction, type DataSource } from '../src';
+
+const url = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `t_${randomBytes(6).toString('hex')}`;
+
+describe('pipelinedTransaction (PostgreSQL)', () => {
+  let ds: DataSource;
+  const names = async () =>
+    (await ds.query<{ name: string }[]>('SELECT name FROM items ORDER BY id')).map((r) => r.name);
+
+  beforeAll(async () => {
+    ds = await openDatabase({ url, dataDir: '', schema, entities: [], migrations: [] });
+    await ds.query(`CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL UNIQUE)`);
+  });
+  afterAll(async () => {
+    await ds.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await ds.destroy();
+  });
+  beforeEach(() => ds.query('TRUNCATE items'));
+
+  it('reads in the first trip, decides, and writes with COMMIT in the second', async () => {
+    await ds.query(`INSERT INTO items (name) VALUES ('a')`);
+    const count = await pipelinedTransaction(
+      ds,
+      (inline) => [inline('SELECT pg_advisory_xact_lock($1)', [42]), 'SELECT COUNT(*) AS n FROM items'],
+      async ([, counted], conn) => {
+        const n = Number(counted![0]!.n);
+        const insert = conn.inline('INSERT INTO items (name) VALUES ($1), ($2)', [`b${n}`, "it's"]);
+        return { value: n, closing: [insert] };
+      },
+    );
+    expect(count).toBe(1);
+    expect(await names()).toEqual(['a', 'b1', "it's"]);
+  });
+
+  it('rolls back both trips when the second fails, and the pool stays usable', async () => {
+    await ds.query(`INSERT INTO items (name) VALUES ('taken')`);
+    await expect(
+      pipelinedTransaction(
+        ds,
+        () => [`INSERT INTO items (name) VALUES ('first-trip')`],
+        async (_rows, conn) => ({
+          value: null,
+          closing: [conn.inline('INSERT INTO items (name) VALUES ($1)', ['taken'])], // unique violation
+        }),
+      ),
+    ).rejects.toThrow(/duplicate key/);
+    expect(await names()).toEqual(['taken']);
+    // Every pooled connection still answers outside any transaction.
+    const states = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        ds.query<{ xact: boolean }[]>('SELECT now() = statement_timestamp() AS xact'),
+      ),
+    );
+    expect(states.every((s) => s[0]!.xact)).toBe(true);
+  });
+
+  it('rolls back when the decision in between throws', async () => {
+    await expect(
+      pipelinedTransaction(
+        ds,
+        () => [`INSERT INTO items (name) VALUES ('x')`],
+        async () => {
+          throw new Error('refused');
+        },
+      ),
+    ).rejects.toThrow('refused');
+    expect(await names()).toEqual([]);
+  });
+});
