@@ -3,8 +3,8 @@
  * BENCH_CONCURRENCY (default 10) against a running stack and prints: servers/s until all are
  * ACTIVE, p50/p99 of POST /servers, p50/p99 of GET /servers/detail while booting and after
  * (with every server there), the time to delete them all (until the list is empty), and the
- * RSS of every process it started, at idle before the run and after it. Figures are printed,
- * never asserted.
+ * RSS of every process it started, at idle before the run and after it, and the CPU every
+ * process on the machine used while booting. Figures are printed, never asserted.
  *
  * Modes (BENCH_MODE: all-in-one, multi-process or both, the default):
  * - all-in-one: deploy/all-in-one.ts with a temp DATA_DIR (SQLite, in-memory bus and cache)
@@ -28,7 +28,7 @@ import {
   type ComputeStack,
 } from '../../test/support/compute-stack';
 import { buildAll } from '../build';
-import { bareHttpBaseline, fmt, percentile, residentMiB } from './lib';
+import { bareHttpBaseline, cpuSecondsByProcess, fmt, percentile, residentMiB } from './lib';
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -131,6 +131,25 @@ function printRss(label: string, procs: ServiceProcess[]): void {
   );
 }
 
+/** Where the machine's CPU went while booting: per process, per boot, and in all. */
+function printCpu(before: Map<string, number>, after: Map<string, number>, seconds: number): void {
+  const used = [...after]
+    .map(([name, s]) => [name, s - (before.get(name) ?? 0)] as const)
+    .filter(([, s]) => s >= 0.01)
+    .sort((a, b) => b[1] - a[1]);
+  const total = used.reduce((sum, [, s]) => sum + s, 0);
+  const cores = cpus().length;
+  console.log(
+    `  CPU while booting: ${total.toFixed(2)} s of ${(cores * seconds).toFixed(2)} s available ` +
+      `(${cores} cores x ${seconds.toFixed(2)} s), ${((1000 * total) / SERVERS).toFixed(1)} ms per server:`,
+  );
+  for (const [name, s] of used.slice(0, 10)) {
+    console.log(
+      `    ${name.padEnd(28)} ${s.toFixed(2).padStart(6)} s   ${((1000 * s) / SERVERS).toFixed(1).padStart(5)} ms per server`,
+    );
+  }
+}
+
 // ---------------------------------------------------------------- the run
 
 async function prepare(
@@ -204,6 +223,9 @@ async function bench(t: Target): Promise<void> {
   const listsWhileBooting: number[] = [];
   let next = 0;
   let failures = 0;
+  const named = new Map(t.procs.map((p) => [p.child.pid!, p.name]));
+  named.set(process.pid, 'bench:boot (the client)');
+  const cpuBefore = cpuSecondsByProcess(named);
   const started = performance.now();
   const worker = async () => {
     while (next < SERVERS) {
@@ -239,6 +261,7 @@ async function bench(t: Target): Promise<void> {
   const posting = Promise.all(Array.from({ length: CONCURRENCY }, worker));
   await Promise.all([posting, poller()]);
   const bootSeconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuSecondsByProcess(named);
 
   // Lists with every server there, at the same concurrency.
   const listsAfter: number[] = [];
@@ -276,6 +299,7 @@ async function bench(t: Target): Promise<void> {
     `  boot ${SERVERS} servers at concurrency ${CONCURRENCY}: ${(SERVERS / bootSeconds).toFixed(1)} servers/s ` +
       `(${bootSeconds.toFixed(2)} s until all ACTIVE; ${active} ACTIVE, ${errors} ERROR, ${failures} POST failures)`,
   );
+  printCpu(cpuBefore, cpuAfter, bootSeconds);
   console.log(`  POST /servers                          ${stats(posts)}`);
   console.log(`  GET /servers/detail while booting      ${stats(listsWhileBooting)}`);
   console.log(`  GET /servers/detail, ${SERVERS} servers (c=${CONCURRENCY}) ${stats(listsAfter)}`);

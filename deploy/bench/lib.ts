@@ -2,7 +2,7 @@
  * Benchmark helpers: a closed-loop HTTP load generator (fixed concurrency, keep-alive),
  * percentiles, and process RSS from /proc. Figures are printed, never asserted.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
 export interface LoadResult {
@@ -97,6 +97,39 @@ export function residentMiB(pid: number): { rss: number; private: number; shared
   const rss = kb('Rss') / 1024;
   const own = (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
   return { rss, private: own, shared: rss - own };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds used so far by every process on the machine, grouped: the named processes
+ * under their names, the rest by command (postgres, beam.smp for RabbitMQ, redis-server,
+ * kernel threads together). Compare two readings to see where a phase's CPU went.
+ */
+export function cpuSecondsByProcess(named: ReadonlyMap<number, string>): Map<string, number> {
+  const used = new Map<string, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const group =
+      named.get(Number(entry)) ??
+      (/^(kworker|ksoftirqd|kdamond|kcompactd|rcu_|jbd2|migration)/.test(command)
+        ? 'kernel threads'
+        : command === 'beam.smp'
+          ? 'rabbitmq (beam.smp)'
+          : command);
+    used.set(group, (used.get(group) ?? 0) + seconds);
+  }
+  return used;
 }
 
 export function rssMiB(pid: number): number {
