@@ -24,5 +24,5 @@ export {
 export { BrokerBus, type BusOptions } from './broker-bus';
 export { AmqpBus, type AmqpBusOptions } from './amqp-bus';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus';
-export { MemoryBroker } from './memory-broker';
+export { MemoryBroker, type DeliveryPolicy } from './memory-broker';
 export { dlqName, dlxName, HEADERS } from './topology';

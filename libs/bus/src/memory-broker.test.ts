@@ -23,4 +23,35 @@ describe('DeliveryPump', () => {
     expect(seen.map((s) => s.name)).toEqual(['a', 'b', 'c', 'd']);
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.turn).toBeGreaterThan(seen[i - 1]!.turn);
   });
+
+  it('holds deliveries while yieldTo says other work goes first, and lets them go when it is done', async () => {
+    let busy = true;
+    const pump = new DeliveryPump({ yieldTo: () => busy, maxWaitMs: 60_000 });
+    const ran: string[] = [];
+    const delivered = new Promise<void>((done) =>
+      pump.push(() => {
+        ran.push('a');
+        done();
+      }),
+    );
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(ran).toEqual([]);
+    busy = false;
+    await delivered;
+    expect(ran).toEqual(['a']);
+  });
+
+  it('never holds a delivery past maxWaitMs, however busy', async () => {
+    const pump = new DeliveryPump({ yieldTo: () => true, maxWaitMs: 5 });
+    const ran: string[] = [];
+    await new Promise<void>((done) => {
+      for (const name of ['a', 'b']) {
+        pump.push(() => {
+          ran.push(name);
+          if (name === 'b') done();
+        });
+      }
+    });
+    expect(ran).toEqual(['a', 'b']);
+  });
 });

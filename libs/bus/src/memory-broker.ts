@@ -19,9 +19,23 @@ export interface StoredMessage extends WireMessage {
  * socket reads among its other I/O. A delivery's handler runs until its first real await, and
  * with an in-process database (SQLite) that may be the whole handler.
  */
+export interface DeliveryPolicy {
+  /**
+   * True while work that should go first is waiting (the all-in-one: HTTP requests in
+   * flight). Deliveries then wait, but never more than maxWaitMs: background work is slowed
+   * by a burst of requests, never stopped.
+   */
+  yieldTo?: () => boolean;
+  maxWaitMs?: number;
+}
+
 export class DeliveryPump {
   private readonly tasks: (() => void)[] = [];
   private scheduled = false;
+  /** When the first delivery now waiting began to wait for yieldTo. */
+  private waitingSince: number | null = null;
+
+  constructor(private readonly policy: DeliveryPolicy = {}) {}
 
   push(task: () => void): void {
     this.tasks.push(task);
@@ -33,6 +47,16 @@ export class DeliveryPump {
 
   private readonly run = (): void => {
     this.scheduled = false;
+    if (this.tasks.length > 0 && this.policy.yieldTo?.()) {
+      const now = performance.now();
+      this.waitingSince ??= now;
+      if (now - this.waitingSince < (this.policy.maxWaitMs ?? 20)) {
+        this.scheduled = true;
+        setTimeout(this.run, 1);
+        return;
+      }
+    }
+    this.waitingSince = null;
     const task = this.tasks.shift();
     if (this.tasks.length > 0) {
       // Queued from inside a check-phase callback: it runs on the next turn, after I/O.
@@ -173,7 +197,11 @@ export class MemoryQueue {
 export class MemoryBroker {
   private readonly exchanges = new Map<string, Array<{ queue: string; pattern: string }>>();
   private readonly queues = new Map<string, MemoryQueue>();
-  private readonly pump = new DeliveryPump();
+  private readonly pump: DeliveryPump;
+
+  constructor(policy: DeliveryPolicy = {}) {
+    this.pump = new DeliveryPump(policy);
+  }
 
   assertExchange(name: string): void {
     if (!this.exchanges.has(name)) this.exchanges.set(name, []);

@@ -9,8 +9,28 @@ export interface RunningServer {
 }
 
 /** Serves an express app, or any plain request handler on a hot path. */
+let inFlight = 0;
+
+/**
+ * HTTP requests this process has received and not yet answered, over all its servers (the
+ * all-in-one runs every service's in one process and lets them go before background work).
+ */
+export function requestsInFlight(): number {
+  return inFlight;
+}
+
 export function listen(app: RequestListener, port: number, host: string): Promise<RunningServer> {
-  const server = createServer(app);
+  const server = createServer((req, res) => {
+    inFlight++;
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight--;
+      counted = false;
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    app(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@
 import { AmqpBus, MemoryBroker, MemoryBus, type Bus } from '@strato/bus';
 import { MemoryCache, RedisCache, type Cache } from '@strato/cache';
 import type { DataSource, DatabaseOptions } from '@strato/db';
-import type { ReadinessCheck } from '@strato/http';
+import { requestsInFlight, type ReadinessCheck } from '@strato/http';
 import type { Logger } from '@strato/log';
 
 export interface InfraConfig {
@@ -22,8 +22,16 @@ export interface SharedInfra {
   broker: MemoryBroker;
 }
 
+/**
+ * The in-process broker lets the process's HTTP requests go before its deliveries (each
+ * delivery waits at most 20 ms for them): in one event loop, a request otherwise waits
+ * behind every background step of every boot queued before it.
+ */
 export function createSharedInfra(): SharedInfra {
-  return { cache: new MemoryCache(), broker: new MemoryBroker() };
+  return {
+    cache: new MemoryCache(),
+    broker: new MemoryBroker({ yieldTo: () => requestsInFlight() > 0, maxWaitMs: 20 }),
+  };
 }
 
 export interface Infra {
