@@ -74,8 +74,10 @@ command -v aws >/dev/null || apt_install awscli
 
 # --- libvirtd and QEMU for real guests ---------------------------------------------------
 # The test guest (deploy/guest) is built from Debian's kernel and busybox-static packages.
+# dnsmasq-base serves DHCP and DNS on libvirt's NAT network 'default' (guests' NICs); it is
+# only a recommendation of libvirt-daemon-system, which --no-install-recommends leaves out.
 apt_install libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils \
-  genisoimage busybox-static cpio e2fsprogs binutils xz-utils
+  genisoimage busybox-static cpio e2fsprogs binutils xz-utils dnsmasq-base
 libvirt_up() { virsh -c qemu:///system version >/dev/null 2>&1; }
 if ! libvirt_up; then
   pgrep -x virtlogd >/dev/null || { log "starting virtlogd"; as_root virtlogd -d; }
