@@ -34,7 +34,7 @@ withLibvirtd('a real guest through the whole stack (qemu:///system)', () => {
   let stack: ComputeStack;
   let work: string;
   let instancesDir: string;
-  const cli = (...args: string[]) => openstack(args, stack.cli);
+  const cli = (...args: string[]) => openstack(args, stack.cli, 180_000);
   const cliText = async (...args: string[]) => {
     const { stdout } = await run('openstack', args, {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...stack.cli },

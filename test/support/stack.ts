@@ -127,10 +127,14 @@ export async function runScript(script: string, env: Record<string, string>): Pr
 }
 
 /** The real openstack CLI; pass `-f json` to get parsed output (null when it prints nothing). */
-export async function openstack(args: string[], env: Record<string, string>): Promise<unknown> {
+export async function openstack(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<unknown> {
   const { stdout } = await run('openstack', args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    timeout: 60_000,
+    timeout: timeoutMs,
   });
   const text = stdout.trim();
   return text ? (JSON.parse(text) as unknown) : null;
