@@ -118,8 +118,9 @@ type AdmissionWork = (
 
 /**
  * Inserts of a batch of boots, made together: one multi-row INSERT of instances and one of
- * outbox rows (one statement on PostgreSQL), instead of two statements per boot. Rows are kept in order (instances before
- * the outbox rows that announce them, as the relay reads the outbox in order).
+ * outbox rows, instead of two statements per boot (on PostgreSQL both go with the COMMIT in
+ * one round trip). Rows are kept in order (instances before the outbox rows that announce
+ * them, as the relay reads the outbox in order).
  */
 class PendingWrites {
   private instances: Omit<InstanceRow, 'seq'>[] = [];
