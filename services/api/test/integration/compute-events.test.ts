@@ -7,89 +7,23 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { instanceStateChanged, PayloadOf } from '@strato/contracts';
 import { openDatabase, type DataSource } from '@strato/db';
 import { createLogger } from '@strato/log';
 import { InstanceEventHandlers } from '../../src/compute/events.handlers';
 import type { OutboxRelay } from '../../src/compute/outbox.relay';
-import {
-  computeEntities,
-  computeMigrations,
-  InstanceEntity,
-  OutboxEntity,
-  type InstanceRow,
-} from '../../src/compute/store';
+import { computeEntities, computeMigrations, InstanceEntity, OutboxEntity } from '../../src/compute/store';
+import { instanceRow, stateEvent, type StateChangedEvent } from '../../src/compute/testing/fixtures';
 
 const log = createLogger('events-test', { level: 'silent' });
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-type Event = PayloadOf<typeof instanceStateChanged>;
-
-function instance(id: string): Omit<InstanceRow, 'seq'> {
-  const t = '2026-01-01T00:00:00.000Z';
-  return {
-    id,
-    projectId: 'p1',
-    userId: 'u1',
-    name: 'vm',
-    description: null,
-    hostname: 'vm',
-    flavorId: '1',
-    vcpus: 1,
-    ramMb: 512,
-    diskGb: 1,
-    flavor: {
-      id: '1',
-      name: 'f',
-      vcpus: 1,
-      ramMb: 512,
-      diskGb: 1,
-      ephemeralGb: 0,
-      swapMb: 0,
-      extraSpecs: {},
-    },
-    imageId: 'img',
-    keyName: null,
-    keyData: null,
-    userData: null,
-    metadata: {},
-    tags: [],
-    availabilityZone: null,
-    serverGroupId: null,
-    host: null,
-    vmState: 'building',
-    taskState: 'scheduling',
-    powerState: 0,
-    fault: null,
-    attempt: 1,
-    lastEventAt: null,
-    launchedAt: null,
-    terminatedAt: null,
-    createdAt: t,
-    updatedAt: t,
-    deletedAt: null,
-    deleted: false,
-    locked: false,
-    reservationId: 'r-1',
-    launchIndex: 0,
-    accessIpv4: '',
-    accessIpv6: '',
-    configDrive: '',
-  };
-}
-
-function event(id: string, second: number, change: Partial<Event>): Event {
-  return {
+/** An event of instance id at the given second of 2026-01-01. */
+function event(id: string, second: number, change: Partial<StateChangedEvent>): StateChangedEvent {
+  return stateEvent({
     instance_id: id,
-    host: 'node1',
-    attempt: 1,
-    vm_state: 'active',
-    task_state: null,
-    power_state: 1,
-    fault: null,
     occurred_at: new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString(),
     ...change,
-  };
+  });
 }
 
 describe.each([
@@ -128,7 +62,7 @@ describe.each([
     const [a, b, deleted] = [randomUUID(), randomUUID(), randomUUID()];
     await db
       .getRepository(InstanceEntity)
-      .insert([instance(a), instance(b), { ...instance(deleted), deleted: true }]);
+      .insert([instanceRow(a), instanceRow(b), instanceRow(deleted, { deleted: true })]);
 
     await Promise.all([
       handlers.stateChanged(event(a, 1, { vm_state: 'building', task_state: 'spawning', power_state: 0 })),
@@ -152,7 +86,7 @@ describe.each([
 
   it('keeps applying the events of later batches to what earlier ones committed', async () => {
     const a = randomUUID();
-    await db.getRepository(InstanceEntity).insert(instance(a));
+    await db.getRepository(InstanceEntity).insert(instanceRow(a));
     await handlers.stateChanged(event(a, 1, {}));
     await handlers.stateChanged(event(a, 2, { vm_state: 'stopped', power_state: 4 }));
     await handlers.stateChanged(event(a, 1, {})); // a redelivery of the first: stale now

@@ -14,6 +14,7 @@ import {
   NO_VALID_HOST,
   PlacementService,
   type BuildRequest,
+  type HostSource,
   type ScheduleRequest,
   type StateChanged,
 } from './placement.service';
@@ -74,9 +75,15 @@ describe('PlacementService', () => {
     outbox = new RecordingOutbox();
     const reader = new HostStateReader({ providers: repo, cache });
     hosts = new HostsService({ store: repo, hosts: reader, log });
-    placement = new PlacementService({
+    placement = placementOn(reader);
+  });
+  afterEach(() => ds.destroy());
+
+  /** The service under test, ranking the hosts `source` gives. */
+  const placementOn = (source: HostSource) =>
+    new PlacementService({
       store: repo,
-      hosts: reader,
+      hosts: source,
       filters: filtersByName(DEFAULT_FILTERS),
       weighers: weighersFor('spread'),
       outbox,
@@ -84,8 +91,6 @@ describe('PlacementService', () => {
       maxAttempts: 3,
       hostSubsetSize: 1,
     });
-  });
-  afterEach(() => ds.destroy());
 
   it('claims the best host and sends it the build', async () => {
     await addHost('node1', { ramMb: 4096 });
@@ -270,16 +275,7 @@ describe('PlacementService', () => {
         },
         maxAgeMs: 60_000,
       });
-      placement = new PlacementService({
-        store: repo,
-        hosts: view,
-        filters: filtersByName(DEFAULT_FILTERS),
-        weighers: weighersFor('spread'),
-        outbox,
-        log,
-        maxAttempts: 3,
-        hostSubsetSize: 1,
-      });
+      placement = placementOn(view);
     });
 
     it('reads the hosts once for many requests and counts its own claims, so it still spreads', async () => {

@@ -6,6 +6,7 @@ import {
   type StateEvent,
   type TrackedState,
 } from './instance-state';
+import { stateEvent } from '../testing/fixtures';
 
 const id = '11111111-1111-4111-8111-111111111111';
 
@@ -22,16 +23,7 @@ const building: TrackedState = {
   deleted: false,
 };
 
-const event = (over: Partial<StateEvent>): StateEvent => ({
-  host: 'node1',
-  attempt: 1,
-  vm_state: 'active',
-  task_state: null,
-  power_state: 1,
-  fault: null,
-  occurred_at: '2026-01-01T00:00:10.000Z',
-  ...over,
-});
+const event = (over: Partial<StateEvent>): StateEvent => stateEvent(over);
 
 describe('server status', () => {
   it('derives Nova statuses from vm_state and task_state', () => {
