@@ -1,6 +1,7 @@
 /** One behaviour suite for both database engines. */
 import {
   EntitySchema,
+  insertStatement,
   Table,
   inTransaction,
   openDatabase,
@@ -18,6 +19,29 @@ export const noteEntity = new EntitySchema<Note>({
   name: 'Note',
   tableName: 'notes',
   columns: { id: { type: Number, primary: true }, body: { type: String } },
+});
+
+interface Item {
+  seq: number;
+  name: string;
+  tags: string[];
+  meta: Record<string, string> | null;
+  done: boolean;
+  size: number;
+}
+
+/** A table with a generated key, JSON, booleans and NULLs, for insertStatement. */
+export const itemEntity = new EntitySchema<Item>({
+  name: 'Item',
+  tableName: 'items',
+  columns: {
+    seq: { type: 'integer', primary: true, generated: 'increment' },
+    name: { type: 'varchar', length: 255 },
+    tags: { type: 'simple-json' },
+    meta: { type: 'simple-json', nullable: true },
+    done: { type: 'boolean' },
+    size: { type: 'integer' },
+  },
 });
 
 export class CreateNotes1700000000000 implements MigrationInterface {
@@ -38,6 +62,31 @@ export class CreateNotes1700000000000 implements MigrationInterface {
   }
 }
 
+export class CreateItems1700000000001 implements MigrationInterface {
+  name = 'CreateItems1700000000001';
+  async up(q: QueryRunner): Promise<void> {
+    await q.createTable(
+      new Table({
+        name: 'items',
+        columns: [
+          { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+          { name: 'name', type: 'varchar', length: '255' },
+          { name: 'tags', type: 'text' },
+          { name: 'meta', type: 'text', isNullable: true },
+          { name: 'done', type: 'boolean' },
+          { name: 'size', type: 'integer' },
+        ],
+      }),
+    );
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.dropTable('items');
+  }
+}
+
+export const contractEntities = [noteEntity, itemEntity];
+export const contractMigrations = [CreateNotes1700000000000, CreateItems1700000000001];
+
 export function databaseContract(
   name: string,
   open: () => Promise<DataSource>,
@@ -55,7 +104,7 @@ export function databaseContract(
     it('creates tables from explicit migrations only', async () => {
       expect(ds.options.synchronize).toBe(false);
       const applied = await ds.query<{ name: string }[]>('SELECT name FROM migrations');
-      expect(applied.map((m) => m.name)).toEqual(['CreateNotes1700000000000']);
+      expect(applied.map((m) => m.name)).toEqual(['CreateNotes1700000000000', 'CreateItems1700000000001']);
     });
 
     it('commits a transaction as a whole or not at all', async () => {
@@ -81,6 +130,22 @@ export function databaseContract(
         ),
       );
       expect(await ds.getRepository(noteEntity).count()).toBe(26);
+    });
+
+    it('writes many rows in one INSERT that typeorm reads back as they were written', async () => {
+      const rows = [
+        { name: "it's; DROP TABLE items; --", tags: ['a', '"b"'], meta: { k: "v'" }, done: true, size: 3 },
+        { name: 'second', tags: [], meta: null, done: false, size: -1 },
+      ];
+      const [sql, params] = insertStatement(ds, itemEntity, rows);
+      expect(sql).not.toContain('DROP TABLE items'); // values travel as parameters
+      await ds.query(sql, params);
+      const read = await ds.getRepository(itemEntity).find({ order: { seq: 'ASC' } });
+      expect(read.map(({ seq: _seq, ...rest }) => rest)).toEqual(rows);
+      expect(read[1]!.seq).toBeGreaterThan(read[0]!.seq);
+      expect(() => insertStatement(ds, itemEntity, [{ name: 'x', tags: [], done: true, size: 1 }])).toThrow(
+        'no value for',
+      );
     });
 
     it('does not re-run applied migrations when opened again', async () => {

@@ -105,4 +105,5 @@ export function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Prom
   return run;
 }
 
+export { insertStatement } from './insert';
 export { inlineParameters, pipelinedTransaction, type PipelinedConnection, type Row } from './pipelined';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateNotes1700000000000, databaseContract, noteEntity, openDatabase } from './db.contract';
+import { contractEntities, contractMigrations, databaseContract, openDatabase } from './db.contract';
 
 const dir = mkdtempSync(join(tmpdir(), 'strato-db-'));
 
@@ -12,8 +12,8 @@ databaseContract(
       url: undefined,
       dataDir: dir,
       schema: 'notes',
-      entities: [noteEntity],
-      migrations: [CreateNotes1700000000000],
+      entities: contractEntities,
+      migrations: contractMigrations,
     }),
   async (ds) => {
     await ds.destroy();

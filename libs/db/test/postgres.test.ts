@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CreateNotes1700000000000, databaseContract, noteEntity, openDatabase } from '../src/db.contract';
+import { contractEntities, contractMigrations, databaseContract, openDatabase } from '../src/db.contract';
 
 const url = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -11,15 +11,15 @@ databaseContract(
       url,
       dataDir: '',
       schema,
-      entities: [noteEntity],
-      migrations: [CreateNotes1700000000000],
+      entities: contractEntities,
+      migrations: contractMigrations,
     }),
   async (ds) => {
     const tables = await ds.query<{ table_name: string }[]>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1`,
       [schema],
     );
-    expect(tables.map((t) => t.table_name).sort()).toEqual(['migrations', 'notes']);
+    expect(tables.map((t) => t.table_name).sort()).toEqual(['items', 'migrations', 'notes']);
     await ds.query(`DROP SCHEMA "${schema}" CASCADE`);
     await ds.destroy();
   },

@@ -161,9 +161,12 @@ export class OutboxRelay {
       }),
     );
     if (done.length > 0) {
-      await inTransaction(this.deps.db, async (em) => {
-        await em.createQueryBuilder().delete().from(OutboxEntity).whereInIds(done).execute();
-      });
+      const remove = (em: EntityManager) =>
+        em.createQueryBuilder().delete().from(OutboxEntity).whereInIds(done).execute();
+      // On PostgreSQL one statement is atomic by itself (no BEGIN and COMMIT round trips); on
+      // SQLite's single connection it waits its turn, outside any other transaction.
+      if (this.deps.db.options.type === 'postgres') await remove(this.deps.db.manager);
+      else await inTransaction(this.deps.db, remove);
     }
     return !failed && rows.length === BATCH;
   }

@@ -8,6 +8,7 @@ import type { Bus } from '@strato/bus';
 import { ComputeClient } from '@strato/contracts';
 import {
   inTransaction,
+  insertStatement,
   pipelinedTransaction,
   type DataSource,
   type EntityManager,
@@ -144,18 +145,9 @@ class PendingWrites {
     this.instances = [];
     this.messages = [];
     const statements: [string, unknown[]][] = [];
-    const insert = () => this.em.createQueryBuilder().insert();
-    if (instances.length > 0) {
-      statements.push(insert().into(InstanceEntity).values(instances).getQueryAndParameters());
-    }
-    if (messages.length > 0) {
-      statements.push(
-        insert()
-          .into(OutboxEntity)
-          .values(messages as never)
-          .getQueryAndParameters(),
-      );
-    }
+    const ds = this.em.connection;
+    if (instances.length > 0) statements.push(insertStatement(ds, InstanceEntity, instances));
+    if (messages.length > 0) statements.push(insertStatement(ds, OutboxEntity, messages));
     return statements;
   }
 
