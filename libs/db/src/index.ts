@@ -106,4 +106,10 @@ export function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Prom
 }
 
 export { insertStatement } from './insert';
-export { inlineParameters, pipelinedTransaction, type PipelinedConnection, type Row } from './pipelined';
+export {
+  inlineParameters,
+  oneTripTransaction,
+  pipelinedTransaction,
+  type PipelinedConnection,
+  type Row,
+} from './pipelined';

@@ -1,5 +1,5 @@
 /**
- * PostgreSQL transactions in two round trips. node-postgres sends one statement per round
+ * PostgreSQL transactions in one or two round trips. node-postgres sends one statement per round
  * trip, and under load every round trip waits for two busy processes (the service's event
  * loop and the database backend), so a short transaction of five statements costs five such
  * waits. Here the opening statements (BEGIN, a lock, the reads) go as one multi-statement
@@ -54,6 +54,22 @@ export function inlineParameters(
 }
 
 /**
+ * Runs `statements` between BEGIN and COMMIT in one round trip (values inlined with `inline`),
+ * and returns each statement's rows. A failing statement makes PostgreSQL skip the rest of
+ * the text, COMMIT included: the transaction is rolled back and the error thrown, so a
+ * statement that raises on a condition (a guard) decides whether the whole lot commits.
+ */
+export async function oneTripTransaction(
+  ds: DataSource,
+  statements: (inline: PipelinedConnection['inline']) => readonly string[],
+): Promise<Row[][]> {
+  return withClient(ds, async (client, conn) => {
+    const rows = await runStatements(client, ['BEGIN', ...statements(conn.inline), 'COMMIT']);
+    return rows.slice(1, -1);
+  });
+}
+
+/**
  * Runs BEGIN and the `opening` statements (written with `inline` at hand) in one round trip, then `body` with the opening statements' rows,
  * then the statements `body` returns and COMMIT in one more. Any failure rolls back; a
  * connection that cannot roll back is discarded, never returned to the pool mid-transaction.
@@ -63,23 +79,37 @@ export async function pipelinedTransaction<T>(
   opening: (inline: PipelinedConnection['inline']) => readonly string[],
   body: (rows: Row[][], conn: PipelinedConnection) => Promise<{ value: T; closing: readonly string[] }>,
 ): Promise<T> {
-  if (ds.options.type !== 'postgres') throw new Error('pipelinedTransaction needs PostgreSQL');
+  return withClient(ds, async (client, conn) => {
+    const opened = await runStatements(client, ['BEGIN', ...opening(conn.inline)]);
+    const { value, closing } = await body(opened.slice(1), conn);
+    await runStatements(client, [...closing, 'COMMIT']);
+    return value;
+  });
+}
+
+async function runStatements(client: PgClient, statements: readonly string[]): Promise<Row[][]> {
+  const result = await client.query(statements.join(';\n'));
+  return (Array.isArray(result) ? result : [result]).map((r) => r.rows);
+}
+
+/**
+ * A pooled connection for `work`; any failure rolls back whatever transaction it left open. A
+ * connection that cannot roll back is discarded, never returned to the pool mid-transaction.
+ */
+async function withClient<T>(
+  ds: DataSource,
+  work: (client: PgClient, conn: PipelinedConnection) => Promise<T>,
+): Promise<T> {
+  if (ds.options.type !== 'postgres') throw new Error('pipelined transactions need PostgreSQL');
   const runner = ds.createQueryRunner();
   const client = (await runner.connect()) as PgClient;
   const conn: PipelinedConnection = {
     em: runner.manager,
     inline: (sql, params) => inlineParameters(sql, params, (v) => client.escapeLiteral(v)),
   };
-  const run = async (statements: readonly string[]): Promise<Row[][]> => {
-    const result = await client.query(statements.join(';\n'));
-    return (Array.isArray(result) ? result : [result]).map((r) => r.rows);
-  };
   let broken: unknown;
   try {
-    const opened = await run(['BEGIN', ...opening(conn.inline)]);
-    const { value, closing } = await body(opened.slice(1), conn);
-    await run([...closing, 'COMMIT']);
-    return value;
+    return await work(client, conn);
   } catch (err) {
     // Whatever ran, the transaction may be open (or aborted): end it before the connection goes back.
     await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError));

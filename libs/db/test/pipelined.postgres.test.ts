@@ -3,7 +3,7 @@
  * together, and never hand the pool a connection left inside a transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { openDatabase, pipelinedTransaction, type DataSource } from '../src';
+import { oneTripTransaction, openDatabase, pipelinedTransaction, type DataSource } from '../src';
 
 const url = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -71,5 +71,28 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
       ),
     ).rejects.toThrow('refused');
     expect(await names()).toEqual([]);
+  });
+
+  it('runs a whole transaction in one trip, or none of it when a statement fails', async () => {
+    const rows = await oneTripTransaction(ds, (inline) => [
+      inline('INSERT INTO items (name) VALUES ($1), ($2)', ['one', "it's"]),
+      'SELECT COUNT(*) AS n FROM items',
+    ]);
+    expect(Number(rows[1]![0]!.n)).toBe(2);
+    expect(await names()).toEqual(['one', "it's"]);
+    // A guard after the writes: it fails (division by zero when more than 2 rows), so nothing of this lot stays.
+    await expect(
+      oneTripTransaction(ds, () => [
+        `INSERT INTO items (name) VALUES ('three')`,
+        'SELECT 1 / (CASE WHEN COUNT(*) > 2 THEN 0 ELSE 1 END) FROM items',
+      ]),
+    ).rejects.toThrow(/division by zero/);
+    expect(await names()).toEqual(['one', "it's"]);
+    const states = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        ds.query<{ xact: boolean }[]>('SELECT now() = statement_timestamp() AS xact'),
+      ),
+    );
+    expect(states.every((s) => s[0]!.xact)).toBe(true);
   });
 });

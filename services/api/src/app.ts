@@ -61,6 +61,7 @@ export async function createApiService(
     secretKeys: signingKeys,
   });
 
+  const metrics = createMetrics('api');
   const compute = await createCompute({
     db: { url: config.DATABASE_URL, dataDir: config.DATA_DIR },
     bus: infra.bus,
@@ -71,9 +72,9 @@ export async function createApiService(
       publicUrl: config.COMPUTE_PUBLIC_URL,
       imageUrl: config.IMAGE_INTERNAL_URL ?? config.IMAGE_PUBLIC_URL,
     },
+    metrics,
   });
 
-  const metrics = createMetrics('api');
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -6,6 +6,7 @@
  *
  * Wiring (app.ts): see docs/compute-api.md.
  */
+import { Counter, Registry } from 'prom-client';
 import { Router } from 'express';
 import type { TokenService } from '@strato/auth';
 import { authenticate } from '@strato/auth';
@@ -72,6 +73,8 @@ export interface ComputeDeps {
   /** Ports, for tests and special deployments; defaults are the real adapters. */
   images?: ImageLookup;
   hosts?: HostDirectory;
+  /** Where compute's own metrics go (the api's registry); a private one by default. */
+  metrics?: Registry;
 }
 
 export interface Compute {
@@ -85,6 +88,8 @@ export interface Compute {
   stop(): Promise<void>;
   /** Publishes whatever is in the outbox now (tests, shutdown). */
   flushOutbox(): Promise<void>;
+  /** The registry compute's metrics are in. */
+  metrics: Registry;
 }
 
 function isDataSource(db: ComputeDeps['db']): db is DataSource {
@@ -113,8 +118,16 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
   const relay = new OutboxRelay({ db, bus: deps.bus, log, pollMs: deps.config.outboxPollMs });
   const quotas = new QuotaService({ db, defaults: deps.config.defaultQuotas });
   const flavors = new FlavorService({ db });
+  const metrics = deps.metrics ?? new Registry();
+  const admissions = new Counter({
+    name: 'strato_compute_admissions_total',
+    help: 'Batches of boots admitted against the quota, by the way taken: one-trip (written, then checked by the quota guard) or read-first',
+    labelNames: ['way'],
+    registers: [metrics],
+  });
   const servers = new ServerService({
     db,
+    onAdmitted: (way) => admissions.inc({ way }),
     bus: deps.bus,
     images,
     flavors,
@@ -163,5 +176,6 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
       if (ownsDb && db.isInitialized) await db.destroy();
     },
     flushOutbox: () => relay.drain(),
+    metrics,
   };
 }

@@ -73,6 +73,38 @@ export class QuotaService {
     );
   }
 
+  /**
+   * For the end of an admission that wrote first (PostgreSQL): a statement that raises
+   * QUOTA_GUARD_MESSAGE (compute_quota_guard) unless the project's instances, cores and ram,
+   * counted with the rows just written, are within its limits, and `metadataItems` (the most
+   * any of those boots carries) within metadata_items. -1 is unlimited, as everywhere.
+   */
+  instanceGuardQuery(em: EntityManager, projectId: string, metadataItems: number): [string, unknown[]] {
+    const d = this.defaults;
+    const limit = (resource: string) =>
+      `COALESCE(MAX(hard_limit) FILTER (WHERE resource = '${resource}'), :${resource})`;
+    return em.connection.driver.escapeQueryWithParameters(
+      `SELECT compute_quota_guard(
+                (u.instances <= l.instances OR l.instances < 0) AND (u.cores <= l.cores OR l.cores < 0)
+            AND (u.ram <= l.ram OR l.ram < 0)
+            AND (:metadataItems <= l.metadata_items OR l.metadata_items < 0)) AS ok
+         FROM (SELECT COUNT(*) AS instances, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(ram_mb), 0) AS ram
+                 FROM instances WHERE project_id = :projectId AND deleted = :deleted) u,
+              (SELECT ${limit('instances')} AS instances, ${limit('cores')} AS cores, ${limit('ram')} AS ram,
+                      ${limit('metadata_items')} AS metadata_items
+                 FROM quotas WHERE project_id = :projectId) l`,
+      {
+        projectId,
+        deleted: false,
+        metadataItems,
+        instances: d.instances,
+        cores: d.cores,
+        ram: d.ram,
+        metadata_items: d.metadata_items,
+      },
+    );
+  }
+
   async limitsAndUsage(
     projectId: string,
     em: EntityManager,

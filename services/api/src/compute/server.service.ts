@@ -9,6 +9,7 @@ import { ComputeClient } from '@strato/contracts';
 import {
   inTransaction,
   insertStatement,
+  oneTripTransaction,
   pipelinedTransaction,
   type DataSource,
   type EntityManager,
@@ -18,7 +19,13 @@ import { AppError, conflict, invalid, notFound } from '@strato/errors';
 import { currentRequestId, newRequestId, type Logger } from '@strato/log';
 import type { Caller } from './domain/caller';
 import { ACTION_TASK_STATE, assertActionAllowed, type InstanceAction } from './domain/instance-state';
-import { assertWithin, instancesAllowed, type InstanceUsage, type QuotaLimits } from './domain/quota';
+import {
+  QUOTA_RESOURCES,
+  assertWithin,
+  instancesAllowed,
+  type InstanceUsage,
+  type QuotaLimits,
+} from './domain/quota';
 import { matchesInMemory, type ServerQuery } from './domain/server-query';
 import type { ImageLookup } from './domain/ports';
 import type { CachedHostList } from './adapters/host-directory.scheduler';
@@ -30,6 +37,7 @@ import {
   InstanceEntity,
   KeypairEntity,
   OutboxEntity,
+  QUOTA_GUARD_MESSAGE,
   ServerGroupEntity,
   type InstanceRow,
   type OutboxRow,
@@ -110,6 +118,17 @@ function password(length = 12): string {
 
 const BATCH = 500;
 
+/** Limits that refuse nothing: the one-trip admission's first pass (the guard has the last word). */
+const UNLIMITED = Object.fromEntries(QUOTA_RESOURCES.map((r) => [r, -1])) as QuotaLimits;
+
+function isQuotaGuard(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    (err as { code?: unknown }).code === 'P0001' &&
+    err.message === QUOTA_GUARD_MESSAGE
+  );
+}
+
 type AdmissionWork = (
   em: EntityManager,
   limits: QuotaLimits,
@@ -158,6 +177,12 @@ class PendingWrites {
 
 interface Admission {
   work: AdmissionWork;
+  /**
+   * May be admitted in one round trip, written first and checked by the quota guard: its
+   * checks depend on the limits only through instances, cores, ram and metadata_items
+   * (no server group, which reads the database in between).
+   */
+  guarded: { metadataItems: number } | null;
   resolve: (rows: InstanceRow[]) => void;
   reject: (err: unknown) => void;
 }
@@ -177,6 +202,8 @@ export class ServerService {
       hosts: CachedHostList;
       log: Logger;
       consoleTimeoutMs?: number;
+      /** Told of every batch admitted, and which way (see admitInOneTrip). */
+      onAdmitted?: (way: 'one-trip' | 'read-first', boots: number) => void;
     },
   ) {}
 
@@ -216,7 +243,8 @@ export class ServerService {
 
     // Captured here: the batch this boot joins may run in another request's context.
     const requestId = currentRequestId() ?? newRequestId();
-    const instances = await this.admit(caller.projectId, async (em, limits, usage, writes) => {
+    const guarded = input.groupId ? null : { metadataItems: Object.keys(input.metadata).length };
+    const instances = await this.admit(caller.projectId, guarded, async (em, limits, usage, writes) => {
       assertWithin('metadata_items', limits.metadata_items, 0, Object.keys(input.metadata).length);
       const count = instancesAllowed(limits, usage, flavor, input.minCount, input.maxCount);
       const group = input.groupId
@@ -342,7 +370,11 @@ export class ServerService {
    * the usage left by those before it. A boot's own refusal (an AppError from its checks,
    * thrown before it writes anything) fails only that boot; any other error fails the batch.
    */
-  private admit(projectId: string, work: AdmissionWork): Promise<InstanceRow[]> {
+  private admit(
+    projectId: string,
+    guarded: Admission['guarded'],
+    work: AdmissionWork,
+  ): Promise<InstanceRow[]> {
     return new Promise((resolve, reject) => {
       let lane = this.lanes.get(projectId);
       if (!lane) {
@@ -350,7 +382,7 @@ export class ServerService {
         this.lanes.set(projectId, lane);
         void this.drain(projectId, lane);
       }
-      lane.push({ work, resolve, reject });
+      lane.push({ work, guarded, resolve, reject });
     });
   }
 
@@ -374,7 +406,15 @@ export class ServerService {
         return writes;
       };
       try {
-        if (this.deps.db.options.type === 'postgres') {
+        let way: 'one-trip' | 'read-first' = 'read-first';
+        if (this.deps.db.options.type !== 'postgres') {
+          await inTransaction(this.deps.db, async (em) => {
+            const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
+            await (await admitAll(em, limits, usage)).flush();
+          });
+        } else if (await this.admitInOneTrip(projectId, batch, admitAll, outcomes)) {
+          way = 'one-trip';
+        } else {
           // Two round trips: lock and read, then the inserts with COMMIT.
           await pipelinedTransaction(
             this.deps.db,
@@ -388,12 +428,8 @@ export class ServerService {
               return { value: null, closing: writes.take().map(([sql, params]) => conn.inline(sql, params)) };
             },
           );
-        } else {
-          await inTransaction(this.deps.db, async (em) => {
-            const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
-            await (await admitAll(em, limits, usage)).flush();
-          });
         }
+        this.deps.onAdmitted?.(way, batch.length);
         batch.forEach((a, i) => {
           const outcome = outcomes[i]!;
           if ('rows' in outcome) a.resolve(outcome.rows);
@@ -404,6 +440,39 @@ export class ServerService {
       }
     }
     this.lanes.delete(projectId);
+  }
+
+  /**
+   * The usual case on PostgreSQL, in one round trip: every boot of the batch is admitted as if
+   * the project had no limits, its rows are written under the project's lock, and the quota
+   * guard then counts the project's usage with them and raises if any limit is passed, which
+   * rolls the lot back. Within the limits, the outcome is the one the read-first admission
+   * gives (each boot gets its max_count, as the total fits); otherwise (false) nothing was
+   * written and the caller admits the batch the read-first way, with Nova's exact refusals.
+   */
+  private async admitInOneTrip(
+    projectId: string,
+    batch: Admission[],
+    admitAll: (em: EntityManager, limits: QuotaLimits, usage: InstanceUsage) => Promise<PendingWrites>,
+    outcomes: readonly ({ rows: InstanceRow[] } | { err: unknown })[],
+  ): Promise<boolean> {
+    const guards = batch.map((a) => a.guarded);
+    if (guards.some((g) => g === null)) return false;
+    const db = this.deps.db;
+    const writes = await admitAll(db.manager, UNLIMITED, { instances: 0, cores: 0, ram: 0 });
+    if (outcomes.some((o) => 'err' in o)) return false;
+    const metadataItems = Math.max(...guards.map((g) => g!.metadataItems));
+    try {
+      await oneTripTransaction(db, (inline) => [
+        inline('SELECT pg_advisory_xact_lock(hashtext($1))', [QuotaService.lockKey(projectId)]),
+        ...writes.take().map(([sql, params]) => inline(sql, params)),
+        inline(...this.deps.quotas.instanceGuardQuery(db.manager, projectId, metadataItems)),
+      ]);
+      return true;
+    } catch (err) {
+      if (isQuotaGuard(err)) return false;
+      throw err;
+    }
   }
 
   private async groupFor(

@@ -101,4 +101,56 @@ describe('compute API on PostgreSQL', () => {
     const limits = await api(h.tokens.bob, 'GET', '/limits');
     expect(limits.body!.limits.absolute.totalInstancesUsed).toBe(3);
   });
+
+  it('admits by the quota guard what the read-first admission would, and refuses with its messages', async () => {
+    // Boots are written first and checked after; these are the cases where the check says no.
+    const { admin } = h.tokens;
+    const project = h.projects.admin;
+    const boot = (server: Record<string, unknown>) =>
+      api(admin, 'POST', '/servers', {
+        server: { name: 'g', imageRef: IMAGE_ID, flavorRef: '1', ...server },
+      });
+    const used = async () =>
+      (await api(admin, 'GET', '/limits')).body!.limits.absolute.totalInstancesUsed as number;
+    const admitted = async (way: string) => {
+      const metric = await h.compute.metrics.getSingleMetric('strato_compute_admissions_total')!.get();
+      return metric.values.find((v) => v.labels.way === way)?.value ?? 0;
+    };
+    const ids: string[] = [];
+    try {
+      await api(admin, 'PUT', `/os-quota-sets/${project}`, {
+        quota_set: { instances: 4, metadata_items: 2 },
+      });
+      const [oneTrip, readFirst] = [await admitted('one-trip'), await admitted('read-first')];
+      const first = await boot({ metadata: { a: '1', b: '2' } });
+      expect(first.status).toBe(202);
+      ids.push(first.body!.server.id as string);
+      // Within the limits: written and checked in one trip, not read first.
+      expect([await admitted('one-trip'), await admitted('read-first')]).toEqual([oneTrip + 1, readFirst]);
+      const tooMuchMetadata = await boot({ metadata: { a: '1', b: '2', c: '3' } });
+      expect(tooMuchMetadata.status).toBe(403);
+      expect(tooMuchMetadata.body!.forbidden.message).toMatch(/^Quota exceeded for metadata_items/);
+      expect(await admitted('one-trip')).toBe(oneTrip + 1); // the guard refused; read first, then refused
+      // max_count 5 with room for 3: three are made (as many as fit), none past the limit.
+      const many = await boot({ min_count: 1, max_count: 5, return_reservation_id: true });
+      expect(many.status).toBe(202);
+      expect(await used()).toBe(4);
+      const over = await boot({});
+      expect(over.status).toBe(403);
+      expect(over.body!.forbidden.message).toBe(
+        'Quota exceeded for instances: Requested 1, but already used 4 of 4 instances',
+      );
+      await api(admin, 'PUT', `/os-quota-sets/${project}`, { quota_set: { instances: 10, ram: 2048 } });
+      // 4 x 512 MB of m1.tiny in use: an m1.small (2048 MB) does not fit in 2048.
+      const ram = await boot({ flavorRef: '2' });
+      expect(ram.status).toBe(403);
+      expect(ram.body!.forbidden.message).toMatch(/^Quota exceeded for ram/);
+      expect(await used()).toBe(4);
+    } finally {
+      const mine = (await api(admin, 'GET', '/servers')).body!.servers as { id: string }[];
+      for (const s of mine) await api(admin, 'DELETE', `/servers/${s.id}`);
+      await api(admin, 'DELETE', `/os-quota-sets/${project}`);
+    }
+    expect(ids).toHaveLength(1);
+  });
 });

@@ -10,8 +10,10 @@ import {
   ServerGroupEntity,
 } from './entities';
 import { ComputeInitial1761000000000 } from './migrations/1761000000000-compute-initial';
+import { ComputeQuotaGuard1764000000000 } from './migrations/1764000000000-compute-quota-guard';
 
 export * from './entities';
+export { QUOTA_GUARD_MESSAGE } from './migrations/1764000000000-compute-quota-guard';
 
 export const computeEntities: EntitySchema[] = [
   FlavorEntity,
@@ -23,4 +25,7 @@ export const computeEntities: EntitySchema[] = [
   OutboxEntity,
 ] as EntitySchema[];
 
-export const computeMigrations: (new () => MigrationInterface)[] = [ComputeInitial1761000000000];
+export const computeMigrations: (new () => MigrationInterface)[] = [
+  ComputeInitial1761000000000,
+  ComputeQuotaGuard1764000000000,
+];
