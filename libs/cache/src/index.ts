@@ -1,6 +1,7 @@
 export * from './cache';
 export { MemoryCache } from './memory-cache';
 export { RedisCache } from './redis-cache';
+export { RefreshingMap, type RefreshingMapOptions } from './refreshing-map';
 
 import type { Cache } from './cache';
 import { MemoryCache } from './memory-cache';

@@ -4,6 +4,7 @@
  * client falls back to listing for names, as Nova expects).
  */
 import { randomUUID } from 'node:crypto';
+import { RefreshingMap } from '@strato/cache';
 import { inTransaction, type DataSource } from '@strato/db';
 import { conflict, forbidden, invalid, notFound } from '@strato/errors';
 import type { Caller } from './domain/caller';
@@ -35,11 +36,16 @@ const flavorNotFound = (id: string) => notFound(`Flavor ${id} could not be found
 
 export class FlavorService {
   /**
-   * Flavors by id for get() (every boot reads one), kept FRESH_MS; any change made through
-   * this service clears it. Another api process's change shows here within FRESH_MS.
+   * Flavors by id for get() (every boot reads one): fresh for 2 s, then served while one
+   * background read refreshes them (up to 30 s idle), so a boot never waits on the database
+   * for a flavor just used; any change made through this service clears it. Another api
+   * process's change shows here within about 2 s of steady use.
    */
-  private readonly byId = new Map<string, { at: number; row: FlavorRow | null }>();
-  private static readonly FRESH_MS = 2000;
+  private readonly byId = new RefreshingMap<FlavorRow | null>({
+    freshMs: 2000,
+    maxStaleMs: 30_000,
+    serveStale: (row) => row !== null,
+  });
 
   constructor(private readonly deps: { db: DataSource }) {}
 
@@ -59,14 +65,7 @@ export class FlavorService {
 
   /** A flavor the caller may see; NotFound otherwise. */
   async get(caller: Caller, id: string): Promise<FlavorRow> {
-    const now = Date.now();
-    let hit = this.byId.get(id);
-    if (!hit || now - hit.at >= FlavorService.FRESH_MS) {
-      hit = { at: now, row: await this.flavors.findOne({ where: { id } }) };
-      if (this.byId.size > 1000) this.byId.clear();
-      this.byId.set(id, hit);
-    }
-    const flavor = hit.row;
+    const flavor = await this.byId.get(id, () => this.flavors.findOne({ where: { id } }));
     if (!flavor || !(await this.canSee(caller, flavor))) throw flavorNotFound(id);
     return flavor;
   }

@@ -8,6 +8,7 @@
  *   image service's refusals keep their meaning (400 Invalid, 403 Forbidden, 409 Conflict,
  *   413 QuotaExceeded); anything else is Unavailable.
  */
+import { RefreshingMap } from '@strato/cache';
 import { AppError, invalid, unavailable, type ErrorKind } from '@strato/errors';
 import type { Logger } from '@strato/log';
 import { GLANCE_CORE_FIELDS, imageFromGlance, type Image } from '@strato/contracts';
@@ -41,8 +42,7 @@ export function faultMessage(text: string): string | null {
 }
 
 export class HttpImageLookup implements ImageLookup {
-  private readonly cache = new Map<string, { at: number; image: Found | null }>();
-  private readonly inflight = new Map<string, Promise<Found | null>>();
+  private readonly cache: RefreshingMap<Found | null>;
 
   constructor(
     private readonly deps: {
@@ -53,7 +53,19 @@ export class HttpImageLookup implements ImageLookup {
       timeoutMs?: number;
       now?: () => number;
     },
-  ) {}
+  ) {
+    this.cache = new RefreshingMap({
+      freshMs: deps.ttlMs ?? 5000,
+      maxStaleMs: deps.maxStaleMs ?? 60_000,
+      serveStale: (image) => image !== null,
+      onRefreshError: (err, key) =>
+        deps.log.warn(
+          { err: err instanceof Error ? err.message : String(err), image: key.split('/')[1] },
+          'image refresh failed',
+        ),
+      now: deps.now,
+    });
+  }
 
   /**
    * The image as the caller's project sees it. Answers are cached per project for ttlMs
@@ -62,36 +74,8 @@ export class HttpImageLookup implements ImageLookup {
    * image service for an image it has just used (an image deleted meanwhile fails at the
    * agent, which cannot download it). Concurrent misses share one request.
    */
-  async get(imageId: string, auth: { token: string; projectId: string }): Promise<Found | null> {
-    const now = (this.deps.now ?? Date.now)();
-    const key = `${auth.projectId}/${imageId}`;
-    const hit = this.cache.get(key);
-    const age = hit ? now - hit.at : Infinity;
-    if (hit && age < (this.deps.ttlMs ?? 5000)) return hit.image;
-    if (hit?.image && age < (this.deps.maxStaleMs ?? 60_000)) {
-      this.refresh(key, imageId, auth.token).catch((err: unknown) =>
-        this.deps.log.warn(
-          { err: err instanceof Error ? err.message : String(err), image: imageId },
-          'image refresh failed',
-        ),
-      );
-      return hit.image;
-    }
-    return this.refresh(key, imageId, auth.token);
-  }
-
-  private refresh(key: string, imageId: string, token: string): Promise<Found | null> {
-    const running = this.inflight.get(key);
-    if (running) return running;
-    const request = this.fetch(imageId, token)
-      .then((image) => {
-        if (this.cache.size > 1000) this.cache.clear();
-        this.cache.set(key, { at: (this.deps.now ?? Date.now)(), image });
-        return image;
-      })
-      .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, request);
-    return request;
+  get(imageId: string, auth: { token: string; projectId: string }): Promise<Found | null> {
+    return this.cache.get(`${auth.projectId}/${imageId}`, () => this.fetch(imageId, auth.token));
   }
 
   async create(image: NewImage, auth: ImageAuth): Promise<string> {
