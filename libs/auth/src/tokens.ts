@@ -9,6 +9,7 @@ import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Cache } from '@strato/cache';
 import { AppError, unauthorized } from '@strato/errors';
+import { RevocationEntries } from './revocations';
 
 export interface SigningKey {
   kid: string;
@@ -101,11 +102,19 @@ export class TokenService {
    */
   private readonly verified = new Map<string, TokenClaims>();
   private readonly now: () => number;
+  /** Revocation entries, read through the cache and kept while its notices flow. */
+  private readonly revocations: RevocationEntries;
 
   constructor(private readonly deps: TokenServiceDeps) {
     if (deps.keys.length === 0) throw new Error('TokenService needs a signing key');
     this.byKid = new Map(deps.keys.map((k) => [k.kid, createSecretKey(Buffer.from(k.secret, 'utf8'))]));
     this.now = deps.now ?? Date.now;
+    this.revocations = new RevocationEntries(deps.cache, Date.now);
+  }
+
+  /** Stops listening for revocation notices (the cache itself is closed by its owner). */
+  close(): void {
+    this.revocations.close();
   }
 
   issue(input: NewToken): { token: string; claims: TokenClaims } {
@@ -177,19 +186,19 @@ export class TokenService {
 
   async revoke(claims: TokenClaims): Promise<void> {
     const ttl = Math.max(1, Math.ceil((claims.expiresAt.getTime() - this.now()) / 1000));
-    await this.deps.cache.set(`revoked:token:${claims.auditIds[0]}`, '1', ttl);
+    await this.revocations.write(`revoked:token:${claims.auditIds[0]}`, '1', ttl);
   }
 
   /** Revokes every token of a user issued up to now (disable, delete, password change). */
   async revokeUser(userId: string): Promise<void> {
-    await this.deps.cache.set(`revoked:user:${userId}`, String(this.now()), this.deps.ttlSeconds + 60);
+    await this.revocations.write(`revoked:user:${userId}`, String(this.now()), this.deps.ttlSeconds + 60);
   }
 
   private async assertNotRevoked(claims: TokenClaims): Promise<void> {
-    // One round trip: this token, its user, and the token it was exchanged from.
+    // This token, its user, and the token it was exchanged from: kept, or one round trip.
     const keys = [`revoked:token:${claims.auditIds[0]}`, `revoked:user:${claims.userId}`];
     if (claims.auditIds[1]) keys.push(`revoked:token:${claims.auditIds[1]}`);
-    const [byToken, byUser, byChain] = await this.deps.cache.getMany(keys);
+    const [byToken, byUser, byChain] = await this.revocations.read(keys);
     if (byToken || byChain || (byUser && Number(byUser) >= claims.issuedAt.getTime())) {
       throw unauthorized('The token is invalid or has expired.');
     }

@@ -56,6 +56,27 @@ export function cacheContract(name: string, make: () => Cache, prefix: () => str
       expect((await cache.keys(`${p}k:`)).sort()).toEqual([`${p}k:1`, `${p}k:2`]);
     });
 
+    it('delivers published messages to its subscribers once they flow, and none after close', async () => {
+      const got: string[] = [];
+      const flowing = new Promise<void>((resolve) => {
+        const sub = cache.subscribe(`${p}ch`, {
+          message: (m) => {
+            got.push(m);
+            if (m === 'second') sub.close();
+          },
+          state: (up) => up && resolve(),
+        });
+      });
+      await flowing;
+      await cache.publish(`${p}ch`, 'first');
+      await cache.publish(`${p}other`, 'elsewhere');
+      await cache.publish(`${p}ch`, 'second');
+      await cache.publish(`${p}ch`, 'third');
+      await cache.ping(); // messages of earlier publishes have arrived by now
+      await new Promise((r) => setTimeout(r, 20));
+      expect(got).toEqual(['first', 'second']);
+    });
+
     it('answers ping', async () => {
       await expect(cache.ping()).resolves.toBeUndefined();
     });

@@ -1,3 +1,19 @@
+/** Where a subscriber's messages stand: flowing, or possibly lost (connection down). */
+export interface NoticeListener {
+  /** A message published on the channel. */
+  message(message: string): void;
+  /**
+   * true once messages flow (after subscribing, again after a reconnect); false as soon as
+   * some may be lost. Between a false and the next true, local copies kept up to date by the
+   * messages must not be trusted.
+   */
+  state(flowing: boolean): void;
+}
+
+export interface NoticeSubscription {
+  close(): void;
+}
+
 /**
  * The cache: liveness heartbeats with TTLs, token revocation, short locks and small caches.
  * Values are strings; callers serialise. Redis in a deployment, in-memory in the all-in-one;
@@ -18,6 +34,10 @@ export interface Cache {
   incr(key: string, ttlSeconds?: number): Promise<number>;
   /** Keys with the given prefix (small sets only: heartbeats of hosts, not tokens). */
   keys(prefix: string): Promise<string[]>;
+  /** Sends message to every subscriber of channel, in every process sharing the cache. */
+  publish(channel: string, message: string): Promise<void>;
+  /** Listens to channel (Redis pub/sub; in-process for the memory cache). */
+  subscribe(channel: string, listener: NoticeListener): NoticeSubscription;
   /** Throws when the backing store cannot be reached (used by /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

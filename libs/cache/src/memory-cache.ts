@@ -1,4 +1,4 @@
-import type { Cache } from './cache';
+import type { Cache, NoticeListener, NoticeSubscription } from './cache';
 
 interface Entry {
   value: string;
@@ -8,6 +8,7 @@ interface Entry {
 /** In-process cache for the all-in-one: same contract as Redis, expiry checked lazily. */
 export class MemoryCache implements Cache {
   private readonly entries = new Map<string, Entry>();
+  private readonly listeners = new Map<string, Set<NoticeListener>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -66,9 +67,22 @@ export class MemoryCache implements Cache {
     return [...this.entries.keys()].filter((k) => k.startsWith(prefix) && this.live(k));
   }
 
+  async publish(channel: string, message: string): Promise<void> {
+    for (const listener of this.listeners.get(channel) ?? []) listener.message(message);
+  }
+
+  subscribe(channel: string, listener: NoticeListener): NoticeSubscription {
+    let set = this.listeners.get(channel);
+    if (!set) this.listeners.set(channel, (set = new Set()));
+    set.add(listener);
+    queueMicrotask(() => set.has(listener) && listener.state(true));
+    return { close: () => set.delete(listener) };
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     this.entries.clear();
+    this.listeners.clear();
   }
 }

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import type { Logger } from '@strato/log';
 import { AppError } from '@strato/errors';
-import type { Cache } from './cache';
+import type { Cache, NoticeListener, NoticeSubscription } from './cache';
 
 const DEL_IF_EQUALS = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const INCR_WITH_TTL = `local v = redis.call('incr', KEYS[1]) if v == 1 and tonumber(ARGV[1]) > 0 then redis.call('expire', KEYS[1], ARGV[1]) end return v`;
@@ -12,8 +12,14 @@ const INCR_WITH_TTL = `local v = redis.call('incr', KEYS[1]) if v == 1 and tonum
  */
 export class RedisCache implements Cache {
   private readonly redis: Redis;
+  /** The connection in subscriber mode (pub/sub needs its own), opened by the first subscribe. */
+  private subscriber: Redis | null = null;
+  private readonly listeners = new Map<string, Set<NoticeListener>>();
 
-  constructor(url: string, log: Logger) {
+  constructor(
+    url: string,
+    private readonly log: Logger,
+  ) {
     this.redis = new Redis(url, {
       // Commands wait briefly for a (re)connection, then fail: callers never hang.
       enableOfflineQueue: true,
@@ -93,11 +99,59 @@ export class RedisCache implements Cache {
     return found;
   }
 
+  async publish(channel: string, message: string): Promise<void> {
+    await this.run(() => this.redis.publish(channel, message));
+  }
+
+  subscribe(channel: string, listener: NoticeListener): NoticeSubscription {
+    let set = this.listeners.get(channel);
+    if (!set) this.listeners.set(channel, (set = new Set()));
+    set.add(listener);
+    const sub = this.subscriberConnection();
+    if (sub.status === 'ready') void this.listen(sub, channel);
+    return { close: () => set.delete(listener) };
+  }
+
+  /**
+   * Every (re)connection subscribes afresh and only then tells the listeners that messages
+   * flow; a closed connection tells them at once that some may be lost (Redis keeps nothing
+   * for a subscriber that is away).
+   */
+  private subscriberConnection(): Redis {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.redis.duplicate({ autoResubscribe: false });
+    sub.on('ready', () => {
+      for (const channel of this.listeners.keys()) void this.listen(sub, channel);
+    });
+    sub.on('message', (channel: string, message: string) => {
+      for (const listener of this.listeners.get(channel) ?? []) listener.message(message);
+    });
+    sub.on('close', () => {
+      for (const set of this.listeners.values()) for (const listener of set) listener.state(false);
+    });
+    sub.on('error', (err: Error) =>
+      this.log.debug({ err: err.message }, 'redis subscriber connection error'),
+    );
+    this.subscriber = sub;
+    return sub;
+  }
+
+  private async listen(sub: Redis, channel: string): Promise<void> {
+    try {
+      await sub.subscribe(channel);
+    } catch {
+      return; // the connection went down: 'close' has said so, and the next 'ready' subscribes again
+    }
+    for (const listener of this.listeners.get(channel) ?? []) listener.state(true);
+  }
+
   async ping(): Promise<void> {
     await this.run(() => this.redis.ping());
   }
 
   async close(): Promise<void> {
+    this.listeners.clear();
+    this.subscriber?.disconnect(false);
     this.redis.disconnect(false);
     await Promise.resolve();
   }
