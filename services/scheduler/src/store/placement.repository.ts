@@ -6,7 +6,7 @@
  * provider's allocations, checks used + request ≤ (total − reserved) × ratio per resource
  * class, and inserts the allocations. On SQLite, inTransaction runs transactions one at a time.
  */
-import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import { inTransaction, oneTripTransaction, type DataSource, type EntityManager } from '@strato/db';
 import { RESOURCE_CLASSES, type Fault, type ResourceClass } from '@strato/contracts';
 import { fits, type InventoryState, type Resources } from '../domain/model';
 import {
@@ -303,6 +303,7 @@ export class PlacementRepository {
     resources: Resources;
     group: { id: string; policy: string; hosts: ReadonlySet<string> } | null;
   }): Promise<ClaimResult> {
+    if (this.postgres && !input.group) return this.claimInOneTrip(input);
     return this.tx(async (em): Promise<ClaimResult> => {
       if (input.group && this.postgres) {
         await em.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`server-group:${input.group.id}`]);
@@ -378,6 +379,76 @@ export class PlacementRepository {
       if (rows.length > 0) await em.getRepository(AllocationEntity).insert(rows);
       return { ok: true };
     });
+  }
+
+  /**
+   * The claim of an instance outside any server group on PostgreSQL, in one round trip:
+   * BEGIN, the request's and the provider's row locks (in that order, as every claim takes
+   * them), then one statement that decides (with a snapshot taken after both locks, so it
+   * counts every allocation committed before) and writes only when the verdict is ok: the
+   * consumer's other allocations cleared, the provider's generation bumped, the request marked
+   * building, the new allocations written; then COMMIT.
+   */
+  private async claimInOneTrip(input: {
+    instanceId: string;
+    attempt: number;
+    host: string;
+    resources: Resources;
+  }): Promise<ClaimResult> {
+    const wanted = RESOURCE_CLASSES.filter((rc) => input.resources[rc] > 0);
+    const named: Record<string, unknown> = {
+      instanceId: input.instanceId,
+      attempt: input.attempt,
+      host: input.host,
+      at: now(),
+    };
+    wanted.forEach((rc, i) => {
+      named[`rc${i}`] = rc;
+      named[`amount${i}`] = input.resources[rc];
+    });
+    const rows = wanted.map((_, i) => `(CAST(:rc${i} AS varchar), CAST(:amount${i} AS integer))`);
+    const ok = `(SELECT verdict FROM verdict) = 'ok'`;
+    const decide = this.ds.driver.escapeQueryWithParameters(
+      `WITH wanted (resource_class, amount) AS (
+              ${rows.length > 0 ? `VALUES ${rows.join(', ')}` : 'SELECT NULL::varchar, NULL::integer WHERE FALSE'}),
+            req AS (SELECT status, attempt FROM scheduling_requests WHERE instance_id = :instanceId),
+            prov AS (SELECT id, enabled FROM resource_providers WHERE host = :host),
+            short AS (
+              SELECT w.resource_class FROM wanted w
+                LEFT JOIN inventories i ON i.provider_id = (SELECT id FROM prov) AND i.resource_class = w.resource_class
+               WHERE i.provider_id IS NULL
+                  OR (SELECT COALESCE(SUM(a.used), 0) FROM allocations a
+                       WHERE a.provider_id = i.provider_id AND a.resource_class = i.resource_class
+                         AND a.consumer_id <> :instanceId) + w.amount
+                     > GREATEST(0, (i.total - i.reserved) * i.allocation_ratio) + 1e-9),
+            verdict AS (
+              SELECT CASE
+                WHEN NOT EXISTS (SELECT 1 FROM req WHERE status = 'scheduling' AND attempt = :attempt) THEN 'stale'
+                WHEN NOT EXISTS (SELECT 1 FROM prov) THEN 'gone'
+                WHEN NOT (SELECT enabled FROM prov) THEN 'disabled'
+                WHEN EXISTS (SELECT 1 FROM short) THEN 'capacity'
+                ELSE 'ok' END AS verdict),
+            cleared AS (
+              DELETE FROM allocations WHERE consumer_id = :instanceId AND ${ok}
+                 AND NOT (provider_id = (SELECT id FROM prov) AND resource_class IN (SELECT resource_class FROM wanted))),
+            bumped AS (UPDATE resource_providers SET generation = generation + 1 WHERE host = :host AND ${ok}),
+            marked AS (
+              UPDATE scheduling_requests SET status = 'building', host = :host, updated_at = :at
+               WHERE instance_id = :instanceId AND ${ok}),
+            added AS (
+              INSERT INTO allocations (consumer_id, provider_id, resource_class, used)
+              SELECT :instanceId, (SELECT id FROM prov), resource_class, amount FROM wanted WHERE ${ok}
+              ON CONFLICT (consumer_id, provider_id, resource_class) DO UPDATE SET used = EXCLUDED.used)
+       SELECT verdict FROM verdict`,
+      named,
+    );
+    const [, , decided] = await oneTripTransaction(this.ds, (inline) => [
+      inline('SELECT 1 FROM scheduling_requests WHERE instance_id = $1 FOR UPDATE', [input.instanceId]),
+      inline('SELECT 1 FROM resource_providers WHERE host = $1 FOR UPDATE', [input.host]),
+      inline(...decide),
+    ]);
+    const verdict = decided![0]!.verdict as 'ok' | 'stale' | 'gone' | 'disabled' | 'capacity';
+    return verdict === 'ok' ? { ok: true } : { ok: false, reason: verdict };
   }
 
   /** Undoes a claim whose build could not be sent: back to scheduling, to be tried again. */
