@@ -56,6 +56,8 @@ export const env = {
       .transform((v) => v === 'true' || v === '1' || v === 'yes'),
   int: (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback),
   url: () => z.string().url(),
+  /** A process nice value: -20 (first) … 19 (last); raising it needs no privilege. */
+  nice: (fallback: number) => z.coerce.number().int().min(-20).max(19).default(fallback),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

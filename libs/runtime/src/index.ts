@@ -103,3 +103,5 @@ export interface Service {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+
+export { applyNice } from './priority';

@@ -16,6 +16,12 @@ const list = z
 
 export const computeAgentConfigSchema = z.object({
   ...infraSchema,
+  /**
+   * CPU priority (nice, -20…19) of this background worker: 10 by default, so that where it
+   * shares cores with the api it leaves them to requests first (its work is queued and
+   * asynchronous); 0 to compete equally.
+   */
+  PROCESS_NICE: env.nice(10),
   /** This hypervisor's name: its queue is compute.<HOST_NAME>. */
   HOST_NAME: z
     .string()

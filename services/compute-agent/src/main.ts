@@ -1,6 +1,7 @@
 /** compute-agent process entry: configuration, composition, start, signals. Nothing else. */
 import { exitOnConfigError } from '@strato/config';
 import { stopOnSignals } from '@strato/http';
+import { applyNice } from '@strato/runtime';
 import { createLogger } from '@strato/log';
 import { createComputeAgentService } from './app';
 import { loadComputeAgentConfig } from './config';
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     }
   })();
   const log = createLogger('compute-agent', { level: config.LOG_LEVEL });
+  applyNice(config.PROCESS_NICE, log);
   const service = await createComputeAgentService(config, { log });
   await service.start();
   stopOnSignals(service, log);

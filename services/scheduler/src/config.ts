@@ -6,6 +6,12 @@ const multiplier = z.coerce.number().min(-1000).max(1000).optional();
 
 export const schedulerConfigSchema = z.object({
   ...infraSchema,
+  /**
+   * CPU priority (nice, -20…19) of this background worker: 10 by default, so that where it
+   * shares cores with the api it leaves them to requests first (its work is queued and
+   * asynchronous); 0 to compete equally.
+   */
+  PROCESS_NICE: env.nice(10),
   BIND_HOST: z.string().default('127.0.0.1'),
   /** Health (/healthz, /readyz) and Prometheus /metrics only. */
   SCHEDULER_PORT: env.port(9101),

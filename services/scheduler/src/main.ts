@@ -1,6 +1,7 @@
 /** scheduler process entry: configuration, composition, start, signals. Nothing else. */
 import { exitOnConfigError } from '@strato/config';
 import { stopOnSignals } from '@strato/http';
+import { applyNice } from '@strato/runtime';
 import { createLogger } from '@strato/log';
 import { createSchedulerService } from './app';
 import { loadSchedulerConfig } from './config';
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     }
   })();
   const log = createLogger('scheduler', { level: config.LOG_LEVEL });
+  applyNice(config.PROCESS_NICE, log);
   const service = await createSchedulerService(config, { log });
   await service.start();
   stopOnSignals(service, log);
