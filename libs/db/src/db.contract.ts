@@ -2,6 +2,8 @@
 import {
   EntitySchema,
   insertStatement,
+  rowMapper,
+  updateStatement,
   Table,
   inTransaction,
   openDatabase,
@@ -69,7 +71,13 @@ export class CreateItems1700000000001 implements MigrationInterface {
       new Table({
         name: 'items',
         columns: [
-          { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+          {
+            name: 'seq',
+            type: 'integer',
+            isPrimary: true,
+            isGenerated: true,
+            generationStrategy: 'increment',
+          },
           { name: 'name', type: 'varchar', length: '255' },
           { name: 'tags', type: 'text' },
           { name: 'meta', type: 'text', isNullable: true },
@@ -146,6 +154,36 @@ export function databaseContract(
       expect(() => insertStatement(ds, itemEntity, [{ name: 'x', tags: [], done: true, size: 1 }])).toThrow(
         'no value for',
       );
+    });
+
+    it('updates by key and maps raw rows as typeorm hydrates them', async () => {
+      const [insert, values] = insertStatement(ds, itemEntity, [
+        { name: 'u1', tags: ['x'], meta: null, done: false, size: 1 },
+        { name: 'u2', tags: [], meta: { a: 'b' }, done: true, size: 2 },
+      ]);
+      await ds.query(insert, values);
+      const [first] = await ds.getRepository(itemEntity).find({ where: { name: 'u1' } });
+      const [sql, params] = updateStatement(
+        ds,
+        itemEntity,
+        { meta: { "o'k": '1' }, done: true, size: undefined },
+        'seq',
+        first!.seq,
+      );
+      expect(sql).not.toContain('size'); // undefined: not changed
+      await ds.query(sql, params);
+      expect(() => updateStatement(ds, itemEntity, { nope: 1 } as never, 'seq', 1)).toThrow(
+        'no property nope',
+      );
+      const map = rowMapper(ds, itemEntity);
+      const raw = await ds.query<Record<string, unknown>[]>(
+        `SELECT * FROM items WHERE name IN ('u1', 'u2') ORDER BY seq`,
+      );
+      const hydrated = await ds
+        .getRepository(itemEntity)
+        .find({ where: [{ name: 'u1' }, { name: 'u2' }], order: { seq: 'ASC' } });
+      expect(raw.map(map)).toEqual(hydrated);
+      expect(hydrated[0]).toMatchObject({ meta: { "o'k": '1' }, done: true, size: 1 });
     });
 
     it('does not re-run applied migrations when opened again', async () => {

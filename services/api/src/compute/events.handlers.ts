@@ -13,13 +13,18 @@ import {
   MessageRouter,
   type PayloadOf,
 } from '@strato/contracts';
-import { In } from 'typeorm';
-import { inTransaction, type DataSource } from '@strato/db';
+import {
+  inTransaction,
+  insertStatement,
+  pipelinedTransaction,
+  rowMapper,
+  updateStatement,
+  type DataSource,
+} from '@strato/db';
 import type { Logger } from '@strato/log';
 import { applyStateEvent, type TrackedState } from './domain/instance-state';
-import { forUpdate } from './store/locks';
-import { enqueue, type OutboxRelay } from './outbox.relay';
-import { InstanceEntity, type InstanceRow } from './store';
+import { enqueue, outboxRow, type OutboxRelay } from './outbox.relay';
+import { InstanceEntity, OutboxEntity, type InstanceRow } from './store';
 
 function tracked(row: InstanceRow): TrackedState {
   return {
@@ -49,6 +54,7 @@ export class InstanceEventHandlers {
   /** Events waiting for the next batch (see stateChanged). */
   private pending: PendingEvent[] = [];
   private draining = false;
+  private mapper: ((raw: Record<string, unknown>) => InstanceRow) | null = null;
 
   constructor(private readonly deps: { db: DataSource; relay: OutboxRelay; log: Logger }) {}
 
@@ -85,71 +91,103 @@ export class InstanceEventHandlers {
     this.draining = false;
   }
 
-  /** One transaction for a batch of events; true when it queued outbox messages. */
+  /**
+   * One transaction for a batch of events; true when it queued outbox messages. On
+   * PostgreSQL it takes two round trips: BEGIN with the locking read, then the writes with
+   * COMMIT.
+   */
   private applyBatch(events: PayloadOf<typeof instanceStateChanged>[]): Promise<boolean> {
-    return inTransaction(this.deps.db, async (em) => {
-      // Lock the rows (in id order, as every batch does) so that actions and other api
-      // processes see each batch whole.
-      const ids = [...new Set(events.map((e) => e.instance_id))].sort();
-      const rows = await em.find(InstanceEntity, {
-        where: { id: In(ids) },
-        order: { id: 'ASC' },
-        ...forUpdate(em),
-      });
-      const byId = new Map(rows.map((row) => [row.id, { row, state: tracked(row), changed: false }]));
-      let queued = false;
-      for (const event of events) {
-        const current = byId.get(event.instance_id);
-        if (!current) {
-          this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
-          continue;
-        }
-        const outcome = applyStateEvent(current.state, event);
-        switch (outcome.kind) {
-          case 'stale':
-            break;
-          case 'cleanup':
-            this.deps.log.info(
-              { instance: current.row.id, host: outcome.host },
-              'deleted instance found on a host',
-            );
-            await enqueue(em, {
-              type: 'compute.delete_instance',
-              host: outcome.host,
-              payload: { instance_id: current.row.id },
-            });
-            queued = true;
-            break;
-          case 'apply':
-            current.state = outcome.next;
-            current.changed = true;
-            break;
-        }
-      }
-      const now = new Date().toISOString();
-      for (const { row, state: next, changed } of byId.values()) {
-        if (!changed) continue;
-        await em.update(
-          InstanceEntity,
-          { seq: row.seq },
-          {
-            vmState: next.vmState,
-            taskState: next.taskState,
-            powerState: next.powerState,
-            host: next.host,
-            attempt: next.attempt,
-            lastEventAt: next.lastEventAt,
-            launchedAt: next.launchedAt,
-            terminatedAt: next.terminatedAt,
-            fault: next.fault,
-            deleted: next.deleted,
-            deletedAt: next.deleted ? (row.deletedAt ?? now) : null,
-            updatedAt: now,
-          },
-        );
-      }
+    const db = this.deps.db;
+    // Lock the rows (in id order, as every batch does) so that actions and other api
+    // processes see each batch whole.
+    const ids = [...new Set(events.map((e) => e.instance_id))].sort();
+    const postgres = db.options.type === 'postgres';
+    const [select, params] = db.driver.escapeQueryWithParameters(
+      `SELECT * FROM instances WHERE id IN (:...ids) ORDER BY id${postgres ? ' FOR UPDATE' : ''}`,
+      { ids },
+    );
+    if (postgres) {
+      return pipelinedTransaction(
+        db,
+        (inline) => [inline(select, params)],
+        async ([rows], conn) => {
+          const { writes, queued } = this.decide(events, rows!);
+          return { value: queued, closing: writes.map(([sql, values]) => conn.inline(sql, values)) };
+        },
+      );
+    }
+    return inTransaction(db, async (em) => {
+      const { writes, queued } = this.decide(
+        events,
+        await em.query<Record<string, unknown>[]>(select, params),
+      );
+      for (const [sql, values] of writes) await em.query(sql, values);
       return queued;
     });
+  }
+
+  /** The writes a batch of events makes to the instances read (raw rows), in arrival order. */
+  private decide(
+    events: PayloadOf<typeof instanceStateChanged>[],
+    raw: Record<string, unknown>[],
+  ): { writes: [string, unknown[]][]; queued: boolean } {
+    const db = this.deps.db;
+    const rows = raw.map((this.mapper ??= rowMapper(db, InstanceEntity)));
+    const byId = new Map(rows.map((row) => [row.id, { row, state: tracked(row), changed: false }]));
+    const writes: [string, unknown[]][] = [];
+    let queued = false;
+    for (const event of events) {
+      const current = byId.get(event.instance_id);
+      if (!current) {
+        this.deps.log.warn({ instance: event.instance_id }, 'state event for an unknown instance');
+        continue;
+      }
+      const outcome = applyStateEvent(current.state, event);
+      switch (outcome.kind) {
+        case 'stale':
+          break;
+        case 'cleanup':
+          this.deps.log.info(
+            { instance: current.row.id, host: outcome.host },
+            'deleted instance found on a host',
+          );
+          writes.push(
+            insertStatement(db, OutboxEntity, [
+              outboxRow({
+                type: 'compute.delete_instance',
+                host: outcome.host,
+                payload: { instance_id: current.row.id },
+              }),
+            ]),
+          );
+          queued = true;
+          break;
+        case 'apply':
+          current.state = outcome.next;
+          current.changed = true;
+          break;
+      }
+    }
+    const now = new Date().toISOString();
+    for (const { row, state: next, changed } of byId.values()) {
+      if (!changed) continue;
+      const update: Partial<InstanceRow> = {
+        vmState: next.vmState,
+        taskState: next.taskState,
+        powerState: next.powerState,
+        host: next.host,
+        attempt: next.attempt,
+        lastEventAt: next.lastEventAt,
+        launchedAt: next.launchedAt,
+        terminatedAt: next.terminatedAt,
+        fault: next.fault,
+        deleted: next.deleted,
+        deletedAt: next.deleted ? (row.deletedAt ?? now) : null,
+        updatedAt: now,
+      };
+      writes.push(updateStatement(db, InstanceEntity, update, 'seq', row.seq));
+    }
+    return { writes, queued };
   }
 
   /** An agent's guests at its start: missing ones go to error, drift is corrected, strays removed. */

@@ -11,9 +11,9 @@ import {
   insertStatement,
   oneTripTransaction,
   pipelinedTransaction,
+  rowMapper,
   type DataSource,
   type EntityManager,
-  type EntityMetadata,
 } from '@strato/db';
 import { AppError, conflict, invalid, notFound } from '@strato/errors';
 import { currentRequestId, newRequestId, type Logger } from '@strato/log';
@@ -535,7 +535,7 @@ export class ServerService {
       if (q.flavor !== null) qb.andWhere('i.flavorId = :flavor', { flavor: q.flavor });
       if (cursor !== null) qb.andWhere('i.seq < :cursor', { cursor });
       const raw = await qb.orderBy('i.seq', 'DESC').limit(BATCH).getRawMany<Record<string, unknown>>();
-      const batch = raw.map(this.instanceFromRaw(repo.metadata));
+      const batch = raw.map(this.instanceFromRaw());
       for (const row of batch) {
         if (matchesInMemory(q, row)) out.push(row);
         if (out.length >= q.limit) return out;
@@ -547,30 +547,9 @@ export class ServerService {
 
   private rawMapper: ((raw: Record<string, unknown>) => InstanceRow) | null = null;
 
-  /**
-   * Rows of a list as the entity, read straight from the raw result: the ORM's own
-   * hydration cost a listing of 100 servers more than the query (JSON columns parsed, booleans
-   * from SQLite's 0/1, everything else as the driver gives it).
-   */
-  private instanceFromRaw(metadata: EntityMetadata): (raw: Record<string, unknown>) => InstanceRow {
-    if (this.rawMapper) return this.rawMapper;
-    const columns = metadata.columns.map((c) => ({
-      property: c.propertyName,
-      key: `i_${c.databaseName}`,
-      kind: c.type === 'simple-json' ? 'json' : c.type === 'boolean' ? 'boolean' : 'plain',
-    }));
-    this.rawMapper = (raw) => {
-      const row: Record<string, unknown> = {};
-      for (const c of columns) {
-        const v = raw[c.key];
-        if (v === null || v === undefined) row[c.property] = null;
-        else if (c.kind === 'json') row[c.property] = typeof v === 'string' ? (JSON.parse(v) as unknown) : v;
-        else if (c.kind === 'boolean') row[c.property] = v === true || v === 1 || v === '1';
-        else row[c.property] = v;
-      }
-      return row as unknown as InstanceRow;
-    };
-    return this.rawMapper;
+  /** Rows of a list straight from the raw result: the ORM's hydration cost more than the query. */
+  private instanceFromRaw(): (raw: Record<string, unknown>) => InstanceRow {
+    return (this.rawMapper ??= rowMapper(this.deps.db, InstanceEntity, 'i_'));
   }
 
   async update(

@@ -1,0 +1,136 @@
+/**
+ * Statements and rows on hot paths, written from an entity's metadata without typeorm's query
+ * builders, whose per-statement work (re-deriving columns, escaping every name, walking
+ * expression maps, hydrating results) costs more than the database does to run a small
+ * statement. Column plans are computed once per entity; values go out prepared by the
+ * driver's own persistence rules (simple-json, booleans, dates), always as parameters, and
+ * come back converted the way the entity declares them.
+ */
+import type { DataSource, EntityMetadata, EntityTarget, ObjectLiteral } from 'typeorm';
+
+interface Plan {
+  table: string;
+  columnList: string;
+  columns: EntityMetadata['columns'];
+  byProperty: Map<string, EntityMetadata['columns'][number]>;
+  all: EntityMetadata['columns'];
+}
+
+const plans = new WeakMap<DataSource, Map<EntityTarget<ObjectLiteral>, Plan>>();
+
+function planFor(ds: DataSource, target: EntityTarget<ObjectLiteral>): Plan {
+  let byTarget = plans.get(ds);
+  if (!byTarget) plans.set(ds, (byTarget = new Map<EntityTarget<ObjectLiteral>, Plan>()));
+  let plan = byTarget.get(target);
+  if (!plan) {
+    const metadata = ds.getMetadata(target);
+    const escape = (name: string) => ds.driver.escape(name);
+    const columns = metadata.columns.filter((c) => !c.isGenerated && !c.isVirtual);
+    plan = {
+      table: metadata.tablePath.split('.').map(escape).join('.'),
+      columnList: columns.map((c) => escape(c.databaseName)).join(', '),
+      columns,
+      byProperty: new Map(metadata.columns.map((c) => [c.propertyName, c])),
+      all: metadata.columns.filter((c) => !c.isVirtual),
+    };
+    byTarget.set(target, plan);
+  }
+  return plan;
+}
+
+/**
+ * One INSERT of all `rows` into the entity's table, as [sql, parameters] in the driver's
+ * placeholder style ($n on PostgreSQL, ? on SQLite). Generated columns are left to the
+ * database; every other column must be present in every row (undefined is refused, null is
+ * NULL), so a forgotten field fails loudly instead of silently taking a default.
+ */
+export function insertStatement<T extends ObjectLiteral>(
+  ds: DataSource,
+  target: EntityTarget<T>,
+  rows: readonly Partial<T>[],
+): [string, unknown[]] {
+  if (rows.length === 0) throw new Error('insertStatement needs at least one row');
+  const plan = planFor(ds, target);
+  const params: unknown[] = [];
+  const tuples: string[] = [];
+  for (const row of rows) {
+    const marks: string[] = [];
+    for (const column of plan.columns) {
+      const value = (row as ObjectLiteral)[column.propertyName] as unknown;
+      if (value === undefined) {
+        throw new Error(`insertStatement: no value for ${plan.table}.${column.databaseName}`);
+      }
+      params.push(ds.driver.preparePersistentValue(value, column));
+      marks.push(mark(ds, params.length));
+    }
+    tuples.push(`(${marks.join(', ')})`);
+  }
+  return [`INSERT INTO ${plan.table} (${plan.columnList}) VALUES ${tuples.join(', ')}`, params];
+}
+
+/** The driver's placeholder for the n-th parameter (1-based). */
+function mark(ds: DataSource, n: number): string {
+  return ds.options.type === 'postgres' ? `$${n}` : '?';
+}
+
+/**
+ * UPDATE of the columns in `changes` (entity property names) on the rows whose `key` property
+ * equals `value`, as [sql, parameters]. Unknown properties are refused.
+ */
+export function updateStatement<T extends ObjectLiteral>(
+  ds: DataSource,
+  target: EntityTarget<T>,
+  changes: Partial<T>,
+  key: keyof T & string,
+  value: unknown,
+): [string, unknown[]] {
+  const plan = planFor(ds, target);
+  const column = (property: string) => {
+    const c = plan.byProperty.get(property);
+    if (!c) throw new Error(`updateStatement: ${plan.table} has no property ${property}`);
+    return c;
+  };
+  const params: unknown[] = [];
+  const sets = Object.entries(changes)
+    .filter(([, v]) => v !== undefined)
+    .map(([property, v]) => {
+      const c = column(property);
+      params.push(ds.driver.preparePersistentValue(v, c));
+      return `${ds.driver.escape(c.databaseName)} = ${mark(ds, params.length)}`;
+    });
+  if (sets.length === 0) throw new Error('updateStatement needs at least one change');
+  const k = column(key);
+  params.push(ds.driver.preparePersistentValue(value, k));
+  return [
+    `UPDATE ${plan.table} SET ${sets.join(', ')} WHERE ${ds.driver.escape(k.databaseName)} = ${mark(ds, params.length)}`,
+    params,
+  ];
+}
+
+/**
+ * A function turning a raw result row (columns by their database names, each prefixed with
+ * `prefix`, as a query builder's getRawMany writes `alias_column`) into the entity: JSON
+ * columns parsed, booleans from SQLite's 0/1, NULL as null, anything else as the driver gives it.
+ */
+export function rowMapper<T extends ObjectLiteral>(
+  ds: DataSource,
+  target: EntityTarget<T>,
+  prefix = '',
+): (raw: Record<string, unknown>) => T {
+  const columns = planFor(ds, target).all.map((c) => ({
+    property: c.propertyName,
+    key: `${prefix}${c.databaseName}`,
+    kind: c.type === 'simple-json' ? 'json' : c.type === 'boolean' ? 'boolean' : 'plain',
+  }));
+  return (raw) => {
+    const row: Record<string, unknown> = {};
+    for (const c of columns) {
+      const v = raw[c.key];
+      if (v === null || v === undefined) row[c.property] = null;
+      else if (c.kind === 'json') row[c.property] = typeof v === 'string' ? (JSON.parse(v) as unknown) : v;
+      else if (c.kind === 'boolean') row[c.property] = v === true || v === 1 || v === '1';
+      else row[c.property] = v;
+    }
+    return row as T;
+  };
+}
