@@ -42,12 +42,14 @@ function planFor(ds: DataSource, target: EntityTarget<ObjectLiteral>): Plan {
  * One INSERT of all `rows` into the entity's table, as [sql, parameters] in the driver's
  * placeholder style ($n on PostgreSQL, ? on SQLite). Generated columns are left to the
  * database; every other column must be present in every row (undefined is refused, null is
- * NULL), so a forgotten field fails loudly instead of silently taking a default.
+ * NULL), so a forgotten field fails loudly instead of silently taking a default. `returning`
+ * names properties the statement returns for each row (by property name).
  */
 export function insertStatement<T extends ObjectLiteral>(
   ds: DataSource,
   target: EntityTarget<T>,
   rows: readonly Partial<T>[],
+  options: { returning?: readonly (keyof T & string)[] } = {},
 ): [string, unknown[]] {
   if (rows.length === 0) throw new Error('insertStatement needs at least one row');
   const plan = planFor(ds, target);
@@ -65,7 +67,13 @@ export function insertStatement<T extends ObjectLiteral>(
     }
     tuples.push(`(${marks.join(', ')})`);
   }
-  return [`INSERT INTO ${plan.table} (${plan.columnList}) VALUES ${tuples.join(', ')}`, params];
+  const returning = (options.returning ?? []).map((p) => {
+    const c = plan.byProperty.get(p);
+    if (!c) throw new Error(`insertStatement: ${plan.table} has no property ${p}`);
+    return `${ds.driver.escape(c.databaseName)} AS ${ds.driver.escape(p)}`;
+  });
+  const tail = returning.length > 0 ? ` RETURNING ${returning.join(', ')}` : '';
+  return [`INSERT INTO ${plan.table} (${plan.columnList}) VALUES ${tuples.join(', ')}${tail}`, params];
 }
 
 /** The driver's placeholder for the n-th parameter (1-based). */

@@ -64,6 +64,10 @@ export class OutboxRelay {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  /** Rows their writer has just committed and handed over: published without a read. */
+  private offered: OutboxRow[] = [];
+  /** Seqs of offered rows not yet sent and deleted: a pass that reads the table skips them. */
+  private readonly handling = new Set<number>();
 
   constructor(private readonly deps: { db: DataSource; bus: Bus; log: Logger; pollMs?: number }) {
     this.scheduler = new SchedulerClient(deps.bus);
@@ -103,9 +107,26 @@ export class OutboxRelay {
       });
   }
 
+  /**
+   * Takes rows their writer has just committed (with their seqs) and publishes them on the
+   * next pass, without reading them back; the table keeps them until sent, so a crash or a
+   * failed publish leaves them to a later pass that reads it. A row read by such a pass in
+   * the moment between the commit and this call can go out twice, with the same message id
+   * (receivers are idempotent on it).
+   */
+  offer(rows: readonly OutboxRow[]): void {
+    if (rows.length === 0) return;
+    for (const row of rows) {
+      this.offered.push(row);
+      this.handling.add(row.seq);
+    }
+    this.kick();
+  }
+
   /** Runs passes until the outbox is empty or a publish fails (for tests and shutdown). */
   async drain(): Promise<void> {
     await this.running;
+    while (this.offered.length > 0) await this.pass();
     await this.pass();
   }
 
@@ -122,10 +143,28 @@ export class OutboxRelay {
     } while (this.again && !this.stopped);
   }
 
-  /** One batch; true when it was full and fully published (there may be more). */
+  /**
+   * One batch: the rows offered, if any, else the oldest in the table; true when there may be
+   * more (offered rows left, or a full batch read and fully published).
+   */
   private async pass(): Promise<boolean> {
-    const rows = await this.deps.db.getRepository(OutboxEntity).find({ order: { seq: 'ASC' }, take: BATCH });
-    if (rows.length === 0) return false;
+    const offered = this.offered.length > 0;
+    const rows = offered
+      ? this.offered.splice(0, BATCH)
+      : (await this.deps.db.getRepository(OutboxEntity).find({ order: { seq: 'ASC' }, take: BATCH })).filter(
+          (row) => !this.handling.has(row.seq),
+        );
+    try {
+      const sent = await this.publishAll(rows);
+      return offered ? this.offered.length > 0 : sent && rows.length === BATCH;
+    } finally {
+      if (offered) for (const row of rows) this.handling.delete(row.seq);
+    }
+  }
+
+  /** Publishes rows (per instance in order) and deletes those sent; false if any publish failed. */
+  private async publishAll(rows: readonly OutboxRow[]): Promise<boolean> {
+    if (rows.length === 0) return true;
     const byInstance = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       const instance = row.payload.instance_id;
@@ -168,7 +207,7 @@ export class OutboxRelay {
       if (this.deps.db.options.type === 'postgres') await remove(this.deps.db.manager);
       else await inTransaction(this.deps.db, remove);
     }
-    return !failed && rows.length === BATCH;
+    return !failed;
   }
 
   private async publish(row: OutboxRow): Promise<void> {

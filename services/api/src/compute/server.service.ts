@@ -158,17 +158,35 @@ class PendingWrites {
     this.messages.push(row);
   }
 
-  /** The pending inserts as SQL with the driver's placeholders (instances first), forgotten here. */
+  /**
+   * The pending inserts as SQL with the driver's placeholders (instances first, then the
+   * outbox rows, returning their seq and id), forgotten here; the outbox rows are kept for
+   * sent() until the next take.
+   */
   take(): [string, unknown[]][] {
     const [instances, messages] = [this.instances, this.messages];
     this.instances = [];
     this.messages = [];
+    this.taken = messages;
     const statements: [string, unknown[]][] = [];
     const ds = this.em.connection;
     if (instances.length > 0) statements.push(insertStatement(ds, InstanceEntity, instances));
-    if (messages.length > 0) statements.push(insertStatement(ds, OutboxEntity, messages));
+    if (messages.length > 0) {
+      statements.push(insertStatement(ds, OutboxEntity, messages, { returning: ['seq', 'id'] }));
+    }
     return statements;
   }
+
+  /** The outbox rows of the last take, complete with the seqs their INSERT returned. */
+  written(returned: readonly Record<string, unknown>[]): OutboxRow[] {
+    const seqs = new Map(returned.map((r) => [r.id as string, Number(r.seq)]));
+    return this.taken.flatMap((m) => {
+      const seq = seqs.get(m.id);
+      return seq === undefined ? [] : [{ ...m, seq }];
+    });
+  }
+
+  private taken: Omit<OutboxRow, 'seq'>[] = [];
 
   async flush(): Promise<void> {
     for (const [sql, params] of this.take()) await this.em.query(sql, params);
@@ -463,11 +481,13 @@ export class ServerService {
     if (outcomes.some((o) => 'err' in o)) return false;
     const metadataItems = Math.max(...guards.map((g) => g!.metadataItems));
     try {
-      await oneTripTransaction(db, (inline) => [
+      const results = await oneTripTransaction(db, (inline) => [
         inline('SELECT pg_advisory_xact_lock(hashtext($1))', [QuotaService.lockKey(projectId)]),
         ...writes.take().map(([sql, params]) => inline(sql, params)),
         inline(...this.deps.quotas.instanceGuardQuery(db.manager, projectId, metadataItems)),
       ]);
+      // The outbox INSERT is the one before the guard: hand its committed rows to the relay.
+      this.deps.relay.offer(writes.written(results[results.length - 2] ?? []));
       return true;
     } catch (err) {
       if (isQuotaGuard(err)) return false;

@@ -107,4 +107,52 @@ describe('compute outbox relay', () => {
     expect(received).toEqual(['compute.stop_instance', 'compute.start_instance', 'compute.delete_instance']);
     await Promise.all([bus.close(), agent.close()]);
   });
+
+  it('publishes rows handed over by their writer without reading the table; a refused one waits for a read', async () => {
+    const received: string[] = [];
+    const scheduler = new MemoryBus({ service: 'scheduler', log, broker });
+    const bus = new MemoryBus({ service: 'api', log, broker, publishTimeoutMs: 200 });
+    const relay = new OutboxRelay({ db, bus, log, pollMs: 60_000 });
+    relay.start();
+    await new Promise((r) => setTimeout(r, 50)); // its first pass, over an empty table, is done
+    const write = async () => {
+      await inTransaction(db, (em) =>
+        enqueue(em, { type: 'scheduler.release_claim', host: null, payload: { instance_id: instanceId } }),
+      );
+      return (await db.getRepository(OutboxEntity).find({ order: { seq: 'DESC' }, take: 1 }))[0]!;
+    };
+    const until = async (done: () => Promise<boolean>) => {
+      for (let i = 0; i < 200 && !(await done()); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      // No consumer bound yet: the offered row is refused and stays in the table.
+      relay.offer([await write()]);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await db.getRepository(OutboxEntity).count()).toBe(1);
+
+      await scheduler.consume(
+        schedulerQueues.requests.queue,
+        async (e) => {
+          received.push(e.id);
+        },
+        { bindings: schedulerQueues.requests.bindings },
+      );
+      const find = jest.spyOn(db.getRepository(OutboxEntity), 'find');
+      const offered = await write();
+      find.mockClear();
+      relay.offer([offered]);
+      await until(async () => received.includes(offered.id));
+      expect(find).not.toHaveBeenCalled(); // sent as handed over
+      find.mockRestore();
+      expect(await db.getRepository(OutboxEntity).count()).toBe(1); // only the refused one is left
+
+      await relay.drain(); // a pass that reads the table sends the refused one
+      await until(async () => received.length === 2);
+      expect(received).toHaveLength(2);
+      expect(await db.getRepository(OutboxEntity).count()).toBe(0);
+    } finally {
+      await relay.stop();
+      await Promise.all([bus.close(), scheduler.close()]);
+    }
+  });
 });
