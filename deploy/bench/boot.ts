@@ -14,7 +14,8 @@
  *
  * Services run as a deployment runs them: compiled first (npm run build), then `node dist/<name>.js`
  * with no TypeScript loader. The memory table shows each service's RSS (private and shared
- * pages), the sum of RSS, and the memory of all services with shared pages counted once.
+ * pages, and PSS), the sum of RSS, the sum of PSS, and the memory of all services with shared
+ * pages counted once.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -39,6 +40,9 @@ const MODE = process.env.BENCH_MODE ?? 'both';
  * real work, so a tighter loop would measure the poller more than the boots.
  */
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100);
+/** BENCH_WORKER_NICE: the scheduler's and the agents' PROCESS_NICE (their default, 10, when unset). */
+const WORKER_NICE: Record<string, string> =
+  process.env.BENCH_WORKER_NICE === undefined ? {} : { PROCESS_NICE: process.env.BENCH_WORKER_NICE };
 /** Inventory per agent: room for every benchmark server with the flavor below. */
 const BIG_INVENTORY = {
   VCPUS: '100000',
@@ -113,18 +117,24 @@ function stats(latencies: number[]): string {
 function printRss(label: string, procs: ServiceProcess[]): void {
   console.log(`  RSS ${label}:`);
   let rss = 0;
+  let pss = 0;
   let own = 0;
   let shared = 0;
   for (const p of procs) {
     const m = residentMiB(p.child.pid!);
     rss += m.rss;
+    pss += m.pss;
     own += m.private;
     shared = Math.max(shared, m.shared);
     console.log(
-      `    ${p.name.padEnd(28)} ${m.rss.toFixed(0).padStart(5)} MiB   (private ${m.private.toFixed(0)}, shared ${m.shared.toFixed(0)})`,
+      `    ${p.name.padEnd(28)} ${m.rss.toFixed(0).padStart(5)} MiB   (private ${m.private.toFixed(0)}, shared ${m.shared.toFixed(0)}, PSS ${m.pss.toFixed(0)})`,
     );
   }
   console.log(`    ${'all services, RSS summed'.padEnd(28)} ${rss.toFixed(0).padStart(5)} MiB`);
+  console.log(
+    `    ${'all services, PSS summed'.padEnd(28)} ${pss.toFixed(0).padStart(5)} MiB` +
+      '   (proportional set size: each shared page split among the processes mapping it)',
+  );
   console.log(
     `    ${'all services, shared once'.padEnd(28)} ${(own + shared).toFixed(0).padStart(5)} MiB` +
       `   (private pages of each + the largest shared set, ${shared.toFixed(0)} MiB, once)`,
@@ -339,8 +349,8 @@ async function multiProcess(): Promise<void> {
   try {
     stack = await startComputeStack({
       apiEnv: profileEnv('api'),
-      schedulerEnv: profileEnv('scheduler'),
-      agentEnv: { LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY },
+      schedulerEnv: { ...profileEnv('scheduler'), ...WORKER_NICE },
+      agentEnv: { LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY, ...WORKER_NICE },
       agents: [{ hosts: ['bench1', 'bench2'] }],
     });
     await bench({

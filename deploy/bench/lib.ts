@@ -91,12 +91,13 @@ export async function load(
  * shares with other processes (the node binary, libc, libvirt: the same physical pages in
  * every Node.js process, which a sum of RSS counts once per process).
  */
-export function residentMiB(pid: number): { rss: number; private: number; shared: number } {
+export function residentMiB(pid: number): { rss: number; pss: number; private: number; shared: number } {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
   const rss = kb('Rss') / 1024;
   const own = (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
-  return { rss, private: own, shared: rss - own };
+  // Pss: private pages plus each shared page divided by the processes mapping it.
+  return { rss, pss: kb('Pss') / 1024, private: own, shared: rss - own };
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
