@@ -145,6 +145,8 @@ type AdmissionWork = (
 class PendingWrites {
   private instances: Omit<InstanceRow, 'seq'>[] = [];
   private messages: Omit<OutboxRow, 'seq'>[] = [];
+  /** The outbox rows of the last take (see written). */
+  private taken: Omit<OutboxRow, 'seq'>[] = [];
 
   constructor(private readonly em: EntityManager) {}
 
@@ -161,7 +163,7 @@ class PendingWrites {
   /**
    * The pending inserts as SQL with the driver's placeholders (instances first, then the
    * outbox rows, returning their seq and id), forgotten here; the outbox rows are kept for
-   * sent() until the next take.
+   * written() until the next take.
    */
   take(): [string, unknown[]][] {
     const [instances, messages] = [this.instances, this.messages];
@@ -185,8 +187,6 @@ class PendingWrites {
       return seq === undefined ? [] : [{ ...m, seq }];
     });
   }
-
-  private taken: Omit<OutboxRow, 'seq'>[] = [];
 
   async flush(): Promise<void> {
     for (const [sql, params] of this.take()) await this.em.query(sql, params);
