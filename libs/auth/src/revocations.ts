@@ -75,12 +75,6 @@ export class RevocationEntries {
     });
   }
 
-  close(): void {
-    this.subscription?.close();
-    this.subscription = null;
-    this.reset(false);
-  }
-
   private fresh(key: string): boolean {
     const entry = this.kept.get(key);
     return entry !== undefined && this.now() - entry.at < MAX_AGE_MS;

@@ -112,11 +112,6 @@ export class TokenService {
     this.revocations = new RevocationEntries(deps.cache, Date.now);
   }
 
-  /** Stops listening for revocation notices (the cache itself is closed by its owner). */
-  close(): void {
-    this.revocations.close();
-  }
-
   issue(input: NewToken): { token: string; claims: TokenClaims } {
     const issuedMs = this.now();
     const expiresMs = input.parent
