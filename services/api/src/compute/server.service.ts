@@ -354,7 +354,6 @@ export class ServerService {
       usage.ram += count * flavor.ramMb;
       return rows;
     });
-    this.deps.relay.kick();
     return { instances, adminPass, reservationId };
   }
 
@@ -448,6 +447,8 @@ export class ServerService {
           );
         }
         this.deps.onAdmitted?.(way, batch.length);
+        // The one-trip way handed its outbox rows to the relay; the others leave them to a pass.
+        if (way === 'read-first') this.deps.relay.kick();
         batch.forEach((a, i) => {
           const outcome = outcomes[i]!;
           if ('rows' in outcome) a.resolve(outcome.rows);
