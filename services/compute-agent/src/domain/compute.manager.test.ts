@@ -182,6 +182,30 @@ describe('ComputeManager', () => {
       vm_state: 'error',
       fault: { message: expect.stringContaining('vanished') },
     });
+    expect(await manager.syncPowerStates()).toBe(0); // reported once
+  });
+
+  it('checks only the guest a lifecycle event names, without listing the host', async () => {
+    const [a, b] = [buildRequest(), buildRequest()];
+    await manager.build(a);
+    await manager.build(b);
+    const list = jest.spyOn(driver, 'list');
+    driver.simulatePowerChange(a.instance_id, POWER_STATE.SHUTDOWN);
+    driver.simulatePowerChange(b.instance_id, POWER_STATE.SHUTDOWN);
+    expect(await manager.syncPowerStates(a.instance_id)).toBe(1);
+    expect(outbox.states(a.instance_id).at(-1)).toBe('stopped/-/4');
+    expect(outbox.states(b.instance_id).at(-1)).toBe('active/-/1');
+    expect(await manager.syncPowerStates(a.instance_id)).toBe(0);
+    await driver.destroy(b.instance_id);
+    expect(await manager.syncPowerStates(b.instance_id)).toBe(1);
+    expect(outbox.events.at(-1)).toMatchObject({
+      instance_id: b.instance_id,
+      vm_state: 'error',
+      fault: { message: expect.stringContaining('vanished') },
+    });
+    expect(await manager.syncPowerStates(b.instance_id)).toBe(0);
+    expect(await manager.syncPowerStates(randomUUID())).toBe(0);
+    expect(list).not.toHaveBeenCalled();
   });
 
   it('reports the guests libvirt has at start, for the api to reconcile', async () => {

@@ -316,35 +316,53 @@ export class ComputeManager {
   /**
    * Compares every guest's power state with the last one reported and publishes changes
    * (a guest shut down from inside, crashed, or vanished). Guests with an operation under
-   * way are skipped: that operation reports them.
+   * way are skipped: that operation reports them. With `only`, one guest is looked up (a
+   * lifecycle event names it) instead of listing them all: a host's every event would
+   * otherwise cost a call per guest it runs.
    */
   async syncPowerStates(only?: string): Promise<number> {
+    if (only !== undefined) return this.syncOne(only);
     const guests = await this.deps.driver.list();
     const seen = new Set<string>();
     let changed = 0;
     for (const g of guests) {
-      if (only && g.instanceId !== only) continue;
       seen.add(g.instanceId);
-      if (this.busy(g.instanceId)) continue;
-      const before = this.known.get(g.instanceId);
-      if (before === g.powerState) continue;
-      this.known.set(g.instanceId, g.powerState);
-      if (before === undefined) continue; // first sight (reported by reconcile or its build)
-      changed++;
-      await this.event(g.instanceId, vmStateFor(g.powerState), g.powerState);
+      changed += await this.compare(g.instanceId, g.powerState);
     }
     for (const id of [...this.known.keys()]) {
-      if ((only && id !== only) || seen.has(id) || this.busy(id)) continue;
-      changed++;
-      this.known.delete(id);
-      this.deps.log.warn({ instance: id }, 'guest vanished from the hypervisor');
-      await this.event(id, 'error', POWER_STATE.NOSTATE, null, {
-        code: 500,
-        message: `The guest of instance ${id} vanished from host ${this.deps.host}.`,
-        details: null,
-      });
+      if (!seen.has(id)) changed += await this.compare(id, null);
     }
     return changed;
+  }
+
+  private async syncOne(instanceId: string): Promise<number> {
+    // An operation under way reports this guest itself (its own start or stop raised the event).
+    if (this.busy(instanceId)) return 0;
+    const info = await this.current(instanceId);
+    return this.compare(instanceId, info?.powerState ?? null);
+  }
+
+  /** Reports a guest whose power state differs from the one last reported; null: it is gone. */
+  private async compare(instanceId: string, powerState: PowerState | null): Promise<number> {
+    if (this.busy(instanceId)) return 0;
+    const before = this.known.get(instanceId);
+    if (powerState === null) {
+      if (before === undefined) return 0; // never ours to report, or already reported gone
+      this.deps.log.warn({ instance: instanceId }, 'guest vanished from the hypervisor');
+      const reported = this.event(instanceId, 'error', POWER_STATE.NOSTATE, null, {
+        code: 500,
+        message: `The guest of instance ${instanceId} vanished from host ${this.deps.host}.`,
+        details: null,
+      });
+      this.known.delete(instanceId); // reported once, not again at every sync
+      await reported;
+      return 1;
+    }
+    if (before === powerState) return 0;
+    this.known.set(instanceId, powerState);
+    if (before === undefined) return 0; // first sight (reported by reconcile or its build)
+    await this.event(instanceId, vmStateFor(powerState), powerState);
+    return 1;
   }
 
   /** How many guests run now (for load reports). */
