@@ -184,6 +184,7 @@ export async function createComputeAgentService(
     // '_' keeps it apart from the instance directories (<uuid>) and beside the image cache (_base).
     snapshotDir: join(instancesDir, '_snapshots'),
     log: log.child({ component: 'manager' }),
+    spawningReportMs: config.SPAWNING_REPORT_MS,
   });
   const reporter = new HostReporter({
     settings: {

@@ -78,6 +78,11 @@ export const computeAgentConfigSchema = z.object({
   HEARTBEAT_TIMEOUT_S: env.int(30, 1),
   /** Power-state polling interval (when lifecycle events are unavailable). */
   POWER_SYNC_INTERVAL_MS: env.int(10000, 100),
+  /**
+   * How long a spawn runs before task_state spawning is reported; a quicker spawn is reported
+   * once, as its outcome (0: report spawning at once, as every build did before).
+   */
+  SPAWNING_REPORT_MS: env.int(1000, 0),
   /** Graceful ACPI shutdown time before a hard stop (os-stop). */
   SHUTDOWN_GRACE_MS: env.int(60000, 0),
   /** Override the hypervisor's inventory (e.g. an exact test capacity). */

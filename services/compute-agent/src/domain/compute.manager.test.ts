@@ -97,7 +97,16 @@ describe('ComputeManager', () => {
     outbox = new Recorder();
     uploads = new FakeUploads();
     snapshotDir = join(mkdtempSync(join(tmpdir(), 'strato-manager-')), 'snapshots');
-    manager = new ComputeManager({ host: 'node1', driver, outbox, images: uploads, snapshotDir, log });
+    // spawningReportMs 0: every build reports spawning first, as the event sequences below show.
+    manager = new ComputeManager({
+      host: 'node1',
+      driver,
+      outbox,
+      images: uploads,
+      snapshotDir,
+      log,
+      spawningReportMs: 0,
+    });
   });
 
   afterEach(() => {
@@ -109,6 +118,54 @@ describe('ComputeManager', () => {
     await manager.build(req);
     expect(outbox.states(req.instance_id)).toEqual(['building/spawning/0', 'active/-/1']);
     expect(outbox.events.at(-1)).toMatchObject({ host: 'node1', attempt: 1 });
+  });
+
+  describe('reporting spawning only for a spawn that takes a while', () => {
+    const managerWith = (spawningReportMs?: number) =>
+      new ComputeManager({
+        host: 'node1',
+        driver,
+        outbox,
+        images: uploads,
+        snapshotDir,
+        log,
+        spawningReportMs,
+      });
+    const slowSpawns = (ms: number) => {
+      const spawn = driver.spawn.bind(driver);
+      jest.spyOn(driver, 'spawn').mockImplementation(async (spec) => {
+        await new Promise((r) => setTimeout(r, ms));
+        return spawn(spec);
+      });
+    };
+
+    it('reports a quick spawn once, as active (the default wait)', async () => {
+      const req = buildRequest();
+      await managerWith().build(req);
+      expect(outbox.states(req.instance_id)).toEqual(['active/-/1']);
+    });
+
+    it('reports spawning, then active, when the spawn outlasts the wait', async () => {
+      slowSpawns(80);
+      const req = buildRequest();
+      await managerWith(10).build(req);
+      expect(outbox.states(req.instance_id)).toEqual(['building/spawning/0', 'active/-/1']);
+      const [spawning, active] = outbox.events;
+      expect(Date.parse(spawning!.occurred_at)).toBeLessThan(Date.parse(active!.occurred_at));
+    });
+
+    it('reports spawning before the failure of a slow spawn, and nothing after a quick one', async () => {
+      slowSpawns(80);
+      const slow = buildRequest({ display_name: 'doomed' });
+      await managerWith(10).build(slow);
+      expect(outbox.states(slow.instance_id)).toEqual(['building/spawning/0']);
+      expect(outbox.failures).toHaveLength(1);
+      jest.restoreAllMocks();
+      const quick = buildRequest({ display_name: 'doomed' });
+      await managerWith().build(quick);
+      expect(outbox.states(quick.instance_id)).toEqual([]);
+      expect(outbox.failures).toHaveLength(2);
+    });
   });
 
   it('builds once however often the build is delivered, even concurrently', async () => {

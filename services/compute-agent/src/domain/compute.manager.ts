@@ -63,6 +63,9 @@ export function vmStateFor(power: PowerState): VmState {
   }
 }
 
+/** A spawn quicker than this is reported once, when it ends (see reportSpawning). */
+export const SPAWNING_REPORT_MS = 1000;
+
 export class ComputeManager {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Last power state reported per guest (for drift detection). */
@@ -82,6 +85,8 @@ export class ComputeManager {
       /** Where a snapshot's disk file is written while it uploads (removed afterwards). */
       snapshotDir: string;
       log: Logger;
+      /** How long a spawn runs before building/spawning is reported (0: at once). */
+      spawningReportMs?: number;
     },
   ) {}
 
@@ -95,6 +100,33 @@ export class ComputeManager {
       if (this.locks.get(instanceId) === tail) this.locks.delete(instanceId);
     });
     return run;
+  }
+
+  /**
+   * Reports building/spawning once a spawn has taken spawningReportMs: a spawn that ends
+   * sooner is reported once, by its outcome (the api shows BUILD until then either way), which
+   * spares the broker, the api's database and the scheduler an event per quick boot. Real
+   * guests take longer and are seen spawning. settled() waits for the report if it was sent,
+   * so the events stay in order.
+   */
+  private async reportSpawning(instanceId: string): Promise<{ settled(): Promise<void> }> {
+    const report = () => this.event(instanceId, 'building', POWER_STATE.NOSTATE, 'spawning');
+    const delay = this.deps.spawningReportMs ?? SPAWNING_REPORT_MS;
+    if (delay <= 0) {
+      await report();
+      return { settled: async () => undefined };
+    }
+    let sent: Promise<void> | null = null;
+    const timer = setTimeout(() => {
+      sent = report();
+      sent.catch(() => undefined); // settled() rethrows it; until then it is not unhandled
+    }, delay);
+    return {
+      settled: async () => {
+        clearTimeout(timer);
+        await sent;
+      },
+    };
   }
 
   busy(instanceId: string): boolean {
@@ -153,7 +185,7 @@ export class ComputeManager {
         this.deps.log.info({ instance: id }, 'build: guest already exists; reporting it');
         return this.event(id, vmStateFor(existing.powerState), existing.powerState);
       }
-      await this.event(id, 'building', POWER_STATE.NOSTATE, 'spawning');
+      const spawning = await this.reportSpawning(id);
       let info;
       try {
         info = await this.deps.driver.spawn({
@@ -174,6 +206,7 @@ export class ComputeManager {
           keyName: request.key_name,
         });
       } catch (err) {
+        await spawning.settled();
         const failure = toAppError(err);
         if (failure.kind === 'Conflict') {
           // Someone made it meanwhile (a redelivery racing this one): report what exists.
@@ -190,6 +223,7 @@ export class ComputeManager {
         });
         return;
       }
+      await spawning.settled();
       this.deps.log.info({ instance: id, attempt: request.attempt }, 'guest spawned');
       await this.event(id, 'active', info.powerState);
     });
