@@ -529,7 +529,6 @@ export class PlacementRepository {
     });
   }
 
-  /** The build reached the host's agent and the guest exists: scheduling is over. */
   /**
    * The build on `host` finished: building → active, in one guarded statement. Returns the row
    * as it is then (active, or whatever state made the guard refuse).
