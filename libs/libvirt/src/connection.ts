@@ -302,10 +302,12 @@ export class LibvirtConnection {
   }
 
   /**
-   * Defines a persistent domain and starts it. If starting fails, the definition is removed
-   * again (best effort) and the start error is thrown: nothing is left behind.
+   * Defines a persistent domain and starts it, and returns it as it is once started (name,
+   * UUID and info, read through the handle the define gave: no lookup after). If starting
+   * fails, the definition is removed again (best effort) and the start error is thrown:
+   * nothing is left behind.
    */
-  defineAndStart(xml: string): Promise<DomainIdentity> {
+  defineAndStart(xml: string): Promise<DomainRecord> {
     return this.run(async () => {
       const { ret } = await this.invoke(
         'virDomainDefineXML',
@@ -327,7 +329,7 @@ export class LibvirtConnection {
           ).catch(() => undefined);
           throw startError;
         }
-        return identity;
+        return { ...identity, ...(await this.infoOf(dom)) };
       } finally {
         await this.freeDomain(dom);
       }

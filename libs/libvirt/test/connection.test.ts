@@ -96,8 +96,8 @@ describe('LibvirtConnection against test:///default', () => {
   describe('domain lifecycle', () => {
     it('defines and starts a domain from generated XML', async () => {
       const guest = testGuest();
-      const identity = await conn.defineAndStart(buildDomainXml(guest));
-      expect(identity).toEqual({ name: guest.name, uuid: guest.uuid });
+      const started = await conn.defineAndStart(buildDomainXml(guest));
+      expect(started).toMatchObject({ name: guest.name, uuid: guest.uuid, state: 'running', vcpus: 1 });
       expect(await conn.isActive({ uuid: guest.uuid })).toBe(true);
       expect(await conn.isPersistent({ uuid: guest.uuid })).toBe(true);
       expect(await conn.getInfo({ uuid: guest.uuid })).toMatchObject({

@@ -563,10 +563,10 @@ export class LibvirtDriver implements HypervisorDriver {
         await mkdir(this.dir(spec.instanceId), { recursive: true });
       }
       const definition = xml!;
-      await this.libvirt((c) => c.defineAndStart(definition), false);
+      const started = await this.libvirt((c) => c.defineAndStart(definition), false);
       this.owned?.add(spec.instanceId);
       await this.note(spec.instanceId, `guest ${domainName(spec.instanceId)} defined and started`);
-      return await this.getInfo(spec.instanceId);
+      return this.info(spec.instanceId, started);
     } catch (err) {
       const failure = explainSpawnFailure(spec, toAppError(err, `spawn ${spec.instanceId}`));
       // Only remove what this call made: a name clash (Conflict) belongs to someone else.
