@@ -408,6 +408,14 @@ export class LibvirtConnection {
     return this.withDomain(ref, (dom) => this.infoOf(dom));
   }
 
+  /** Name, UUID and info of one domain, through one lookup. */
+  lookupRecord(ref: DomainRef): Promise<DomainRecord> {
+    return this.withDomain(ref, async (dom) => {
+      const [identity, info] = await Promise.all([this.identityOf(dom), this.infoOf(dom)]);
+      return { ...identity, ...info };
+    });
+  }
+
   getState(ref: DomainRef): Promise<DomainStateDetail> {
     return this.withDomain(ref, async (dom) => {
       const { args } = await this.invoke(

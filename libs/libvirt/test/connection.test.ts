@@ -107,6 +107,20 @@ describe('LibvirtConnection against test:///default', () => {
         vcpus: 1,
       });
       expect((await conn.getState({ name: guest.name })).state).toBe('running');
+      expect(await conn.lookupRecord({ name: guest.name })).toEqual({
+        ...started,
+        cpuTimeNs: expect.any(Number),
+      });
+      await conn.destroy({ uuid: guest.uuid });
+      expect(await conn.lookupRecord({ uuid: guest.uuid })).toMatchObject({
+        uuid: guest.uuid,
+        state: 'shutoff',
+      });
+      await expect(conn.lookupRecord({ uuid: '00000000-0000-4000-8000-000000000000' })).rejects.toMatchObject(
+        {
+          kind: 'NoDomain',
+        },
+      );
     });
 
     it('shuts a domain down (ACPI) and starts it again', async () => {

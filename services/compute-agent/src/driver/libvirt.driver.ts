@@ -773,9 +773,9 @@ export class LibvirtDriver implements HypervisorDriver {
   async getInfo(instanceId: string): Promise<GuestInfo> {
     return this.run(`instance ${instanceId}`, async (c) => {
       if (!this.mine(instanceId)) throw this.notFound(instanceId);
-      const identity = await c.lookup({ uuid: instanceId });
-      if (instanceIdOf(identity) !== instanceId) throw this.notFound(instanceId);
-      return this.info(instanceId, await c.getInfo({ uuid: instanceId }));
+      const domain = await c.lookupRecord({ uuid: instanceId });
+      if (instanceIdOf(domain) !== instanceId) throw this.notFound(instanceId);
+      return this.info(instanceId, domain);
     });
   }
 
