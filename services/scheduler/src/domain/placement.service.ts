@@ -14,7 +14,7 @@ import type {
   scheduleInstance,
 } from '@strato/contracts';
 import { isAppError } from '@strato/errors';
-import type { Admission, BuildFailure, ClaimResult } from '../store/placement.repository';
+import type { AdmitRequest, Admission, BuildFailure, ClaimResult } from '../store/placement.repository';
 import type { SchedulingRow } from '../store/entities';
 import type { Heartbeat } from '@strato/contracts';
 import { resourcesOf, type HostState, type PlacementRequest, type Resources } from './model';
@@ -28,19 +28,16 @@ export type BuildFailed = PayloadOf<typeof instanceBuildFailed>;
 
 /** What the scheduler's store must do (PlacementRepository implements it). */
 export interface PlacementStore {
-  admit(request: {
-    instanceId: string;
-    attempt: number;
-    serverGroupId: string | null;
-    excludedHosts: string[];
-    body: string;
-  }): Promise<Admission>;
+  admit(request: AdmitRequest): Promise<Admission>;
+  /** True where claim() takes `admit` (one round trip for a first request's record and claim). */
+  readonly claimAdmits?: boolean;
   claim(input: {
     instanceId: string;
     attempt: number;
     host: string;
     resources: Resources;
     group: { id: string; policy: string; hosts: ReadonlySet<string> } | null;
+    admit?: AdmitRequest;
   }): Promise<ClaimResult>;
   unclaim(instanceId: string, attempt: number, host: string): Promise<boolean>;
   markError(instanceId: string, attempt: number, fault: Fault): Promise<boolean>;
@@ -119,13 +116,18 @@ export class PlacementService {
   }
 
   async schedule(payload: ScheduleRequest): Promise<ScheduleOutcome> {
-    const admission = await this.deps.store.admit({
+    const record: AdmitRequest = {
       instanceId: payload.instance_id,
       attempt: payload.attempt,
       serverGroupId: payload.server_group?.id ?? null,
       excludedHosts: payload.excluded_hosts,
       body: JSON.stringify(payload),
-    });
+    };
+    if (this.deps.store.claimAdmits && !payload.server_group) {
+      const placed = await this.placeWhileAdmitting(payload, record);
+      if (placed) return placed;
+    }
+    const admission = await this.deps.store.admit(record);
     switch (admission.action) {
       case 'drop':
         this.log.info(
@@ -144,6 +146,51 @@ export class PlacementService {
       case 'schedule':
         return this.place(payload, new Set(parseList(admission.row.excluded_hosts)));
     }
+  }
+
+  /**
+   * The usual first request, in one round trip where the store allows it: ranked on the host
+   * view, its record written and the best candidate claimed together. Null when that did not
+   * place it (no candidate in the view, the claim lost, or a record was already there); the
+   * request was then recorded, or already was, and admit() decides the rest as for any other.
+   */
+  private async placeWhileAdmitting(
+    payload: ScheduleRequest,
+    record: AdmitRequest,
+  ): Promise<ScheduleOutcome | null> {
+    const request = this.placementRequest(payload, new Set(payload.excluded_hosts));
+    const source = this.deps.hosts;
+    const hosts = await source.hosts();
+    const { ranked, steps } = runPipeline(hosts, request, this.deps.filters, this.deps.weighers);
+    if (ranked.length === 0) return null;
+    const host = this.order(ranked.map((r) => r.host))[0]!.host;
+    this.log.info(
+      {
+        instance: payload.instance_id,
+        attempt: payload.attempt,
+        round: 1,
+        hosts: hosts.length,
+        candidates: ranked.length,
+        filters: Object.fromEntries(steps.map((s) => [s.filter, s.removed])),
+      },
+      'hosts filtered and weighed',
+    );
+    const result = await this.deps.store.claim({
+      instanceId: payload.instance_id,
+      attempt: payload.attempt,
+      host,
+      resources: request.resources,
+      group: null,
+      admit: record,
+    });
+    if (!result.ok) {
+      if (result.reason !== 'stale') source.invalidate?.();
+      return null;
+    }
+    source.consumed?.(host, request.resources);
+    await this.sendBuild(payload, host);
+    this.log.info({ instance: payload.instance_id, attempt: payload.attempt, host }, 'claimed; build sent');
+    return { outcome: 'placed', host };
   }
 
   private async place(payload: ScheduleRequest, excluded: Set<string>): Promise<ScheduleOutcome> {

@@ -66,6 +66,34 @@ const json = <T>(text: string | null | undefined, fallback: T): T => {
   }
 };
 
+/** A schedule request as admit() records it. */
+export interface AdmitRequest {
+  instanceId: string;
+  attempt: number;
+  serverGroupId: string | null;
+  excludedHosts: string[];
+  body: string;
+}
+
+function freshRequest(request: AdmitRequest): SchedulingRow {
+  return {
+    instance_id: request.instanceId,
+    status: 'scheduling',
+    attempt: request.attempt,
+    host: null,
+    server_group_id: request.serverGroupId,
+    request: request.body,
+    excluded_hosts: JSON.stringify(request.excludedHosts),
+    fault: null,
+    updated_at: now(),
+  };
+}
+
+const INSERT_FRESH_REQUEST = `INSERT INTO scheduling_requests
+         (instance_id, status, attempt, host, server_group_id, request, excluded_hosts, fault, updated_at)
+       VALUES (:instance_id, :status, :attempt, :host, :server_group_id, :request, :excluded_hosts, :fault, :updated_at)
+       ON CONFLICT (instance_id) DO NOTHING`;
+
 export class PlacementRepository {
   private readonly postgres: boolean;
 
@@ -226,34 +254,13 @@ export class PlacementRepository {
    * a redelivery of a request already placed re-sends the build; one already failed re-sends
    * the error; a request for a deleted instance or an older attempt is dropped.
    */
-  async admit(request: {
-    instanceId: string;
-    attempt: number;
-    serverGroupId: string | null;
-    excludedHosts: string[];
-    body: string;
-  }): Promise<Admission> {
-    const fresh: SchedulingRow = {
-      instance_id: request.instanceId,
-      status: 'scheduling',
-      attempt: request.attempt,
-      host: null,
-      server_group_id: request.serverGroupId,
-      request: request.body,
-      excluded_hosts: JSON.stringify(request.excludedHosts),
-      fault: null,
-      updated_at: now(),
-    };
+  async admit(request: AdmitRequest): Promise<Admission> {
+    const fresh = freshRequest(request);
     // The usual case, a first request: one statement. A row already there (a redelivery, a
     // reschedule) is decided below under its lock.
-    const inserted = await this.returning(
-      this.ds.manager,
-      `INSERT INTO scheduling_requests
-         (instance_id, status, attempt, host, server_group_id, request, excluded_hosts, fault, updated_at)
-       VALUES (:instance_id, :status, :attempt, :host, :server_group_id, :request, :excluded_hosts, :fault, :updated_at)
-       ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id`,
-      { ...fresh },
-    );
+    const inserted = await this.returning(this.ds.manager, `${INSERT_FRESH_REQUEST} RETURNING instance_id`, {
+      ...fresh,
+    });
     if (inserted.length > 0) return { action: 'schedule', row: fresh };
     return this.tx(async (em) => {
       const repo = em.getRepository(SchedulingEntity);
@@ -295,14 +302,31 @@ export class PlacementRepository {
     });
   }
 
-  /** Atomically claims `resources` on `host` for the instance's current attempt. */
+  /**
+   * Whether claim() can also record a first schedule request (`admit`) in its round trip:
+   * on PostgreSQL, for claims outside server groups.
+   */
+  get claimAdmits(): boolean {
+    return this.postgres;
+  }
+
+  /**
+   * Atomically claims `resources` on `host` for the instance's current attempt. With `admit`
+   * (only where claimAdmits), the request is first recorded as admit() records a first one,
+   * in the same transaction; a request already recorded is left as it is, and the claim then
+   * says 'stale' unless that record is the same attempt still being scheduled.
+   */
   claim(input: {
     instanceId: string;
     attempt: number;
     host: string;
     resources: Resources;
     group: { id: string; policy: string; hosts: ReadonlySet<string> } | null;
+    admit?: AdmitRequest;
   }): Promise<ClaimResult> {
+    if (input.admit && (!this.claimAdmits || input.group)) {
+      throw new Error('claim: admit is only taken on PostgreSQL, outside server groups');
+    }
     if (this.postgres && !input.group) return this.claimInOneTrip(input);
     return this.tx(async (em): Promise<ClaimResult> => {
       if (input.group && this.postgres) {
@@ -394,6 +418,7 @@ export class PlacementRepository {
     attempt: number;
     host: string;
     resources: Resources;
+    admit?: AdmitRequest;
   }): Promise<ClaimResult> {
     const wanted = RESOURCE_CLASSES.filter((rc) => input.resources[rc] > 0);
     const named: Record<string, unknown> = {
@@ -442,12 +467,16 @@ export class PlacementRepository {
        SELECT verdict FROM verdict`,
       named,
     );
-    const [, , decided] = await oneTripTransaction(this.ds, (inline) => [
+    const admit = input.admit
+      ? this.ds.driver.escapeQueryWithParameters(INSERT_FRESH_REQUEST, { ...freshRequest(input.admit) })
+      : null;
+    const results = await oneTripTransaction(this.ds, (inline) => [
+      ...(admit ? [inline(...admit)] : []),
       inline('SELECT 1 FROM scheduling_requests WHERE instance_id = $1 FOR UPDATE', [input.instanceId]),
       inline('SELECT 1 FROM resource_providers WHERE host = $1 FOR UPDATE', [input.host]),
       inline(...decide),
     ]);
-    const verdict = decided![0]!.verdict as 'ok' | 'stale' | 'gone' | 'disabled' | 'capacity';
+    const verdict = results.at(-1)![0]!.verdict as 'ok' | 'stale' | 'gone' | 'disabled' | 'capacity';
     return verdict === 'ok' ? { ok: true } : { ok: false, reason: verdict };
   }
 

@@ -123,4 +123,73 @@ describe('claims racing on PostgreSQL', () => {
     },
     60_000,
   );
+
+  it('records and claims a first request in one round trip; redeliveries and deleted instances are decided as before', async () => {
+    await ds.query('TRUNCATE allocations, scheduling_requests, inventories, resource_providers CASCADE');
+    const repo = new PlacementRepository(ds);
+    expect(repo.claimAdmits).toBe(true);
+    const cache = new MemoryCache();
+    const reader = new HostStateReader({ providers: repo, cache });
+    const hosts = new HostsService({ store: repo, hosts: reader, log });
+    // Room for one 512 MB instance.
+    await hosts.report(hostReportFor('node1', { ramMb: 512, vcpus: 100, diskGb: 100 }));
+    await cache.set(
+      heartbeatKey('node1'),
+      JSON.stringify({ host: 'node1', at: new Date().toISOString(), cpu_load: 0, running_vms: 0 }),
+      600,
+    );
+    const builds: string[] = [];
+    const errors: string[] = [];
+    const placement = new PlacementService({
+      store: repo,
+      hosts: reader,
+      filters: filtersByName(DEFAULT_FILTERS),
+      weighers: weighersFor('spread'),
+      outbox: {
+        build: async (host) => void builds.push(host),
+        deleteOn: async () => undefined,
+        stateChanged: async (e) => void (e.vm_state === 'error' && errors.push(e.fault!.message)),
+        reschedule: async () => undefined,
+      },
+      log,
+      maxAttempts: 3,
+      hostSubsetSize: 1,
+    });
+    const admit = jest.spyOn(repo, 'admit');
+    const requestOf = async (id: string) =>
+      (
+        await ds.query<{ status: string; host: string | null; attempt: number }[]>(
+          'SELECT status, host, attempt FROM scheduling_requests WHERE instance_id = $1',
+          [id],
+        )
+      )[0];
+
+    const first = scheduleRequest();
+    expect(await placement.schedule(first)).toEqual({ outcome: 'placed', host: 'node1' });
+    expect(admit).not.toHaveBeenCalled();
+    expect(await requestOf(first.instance_id)).toEqual({ status: 'building', host: 'node1', attempt: 1 });
+
+    // A redelivery finds the record: admit() decides, and the build is sent again, not claimed twice.
+    expect(await placement.schedule(first)).toEqual({ outcome: 'placed', host: 'node1' });
+    expect(admit).toHaveBeenCalledTimes(1);
+    expect(builds).toEqual(['node1', 'node1']);
+    const held = await ds.query<{ n: string }[]>(
+      "SELECT COUNT(*) AS n FROM allocations WHERE consumer_id = $1 AND resource_class = 'MEMORY_MB'",
+      [first.instance_id],
+    );
+    expect(Number(held[0]!.n)).toBe(1);
+
+    // Deleted before it was scheduled: the record says so, and nothing is claimed.
+    const released = scheduleRequest();
+    await repo.release(released.instance_id);
+    expect(await placement.schedule(released)).toMatchObject({ outcome: 'dropped' });
+    expect(await requestOf(released.instance_id)).toMatchObject({ status: 'deleted' });
+
+    // No room left: nothing ranks, so the usual way records it and fails it with Nova's fault.
+    const full = scheduleRequest();
+    expect(await placement.schedule(full)).toMatchObject({ outcome: 'no-valid-host' });
+    expect(await requestOf(full.instance_id)).toMatchObject({ status: 'error' });
+    expect(errors).toEqual([expect.stringMatching(/^No valid host was found\./)]);
+    expect(builds).toEqual(['node1', 'node1']);
+  });
 });
