@@ -88,6 +88,16 @@ describe('ComputeManager', () => {
   let uploads: FakeUploads;
   let snapshotDir: string;
   let manager: ComputeManager;
+  const managerWith = (spawningReportMs?: number) =>
+    new ComputeManager({
+      host: 'node1',
+      driver,
+      outbox,
+      images: uploads,
+      snapshotDir,
+      log,
+      spawningReportMs,
+    });
 
   beforeEach(() => {
     driver = new FakeDriver({
@@ -98,15 +108,7 @@ describe('ComputeManager', () => {
     uploads = new FakeUploads();
     snapshotDir = join(mkdtempSync(join(tmpdir(), 'strato-manager-')), 'snapshots');
     // spawningReportMs 0: every build reports spawning first, as the event sequences below show.
-    manager = new ComputeManager({
-      host: 'node1',
-      driver,
-      outbox,
-      images: uploads,
-      snapshotDir,
-      log,
-      spawningReportMs: 0,
-    });
+    manager = managerWith(0);
   });
 
   afterEach(() => {
@@ -121,16 +123,6 @@ describe('ComputeManager', () => {
   });
 
   describe('reporting spawning only for a spawn that takes a while', () => {
-    const managerWith = (spawningReportMs?: number) =>
-      new ComputeManager({
-        host: 'node1',
-        driver,
-        outbox,
-        images: uploads,
-        snapshotDir,
-        log,
-        spawningReportMs,
-      });
     const slowSpawns = (ms: number) => {
       const spawn = driver.spawn.bind(driver);
       jest.spyOn(driver, 'spawn').mockImplementation(async (spec) => {
