@@ -124,7 +124,8 @@ export class PlacementService {
       body: JSON.stringify(payload),
     };
     if (this.deps.store.claimAdmits && !payload.server_group) {
-      const placed = await this.placeWhileAdmitting(payload, record);
+      // Usually placed at once, its record written in the first claim's round trip.
+      const placed = await this.place(payload, new Set(payload.excluded_hosts), record);
       if (placed) return placed;
     }
     const admission = await this.deps.store.admit(record);
@@ -149,51 +150,23 @@ export class PlacementService {
   }
 
   /**
-   * The usual first request, in one round trip where the store allows it: ranked on the host
-   * view, its record written and the best candidate claimed together. Null when that did not
-   * place it (no candidate in the view, the claim lost, or a record was already there); the
-   * request was then recorded, or already was, and admit() decides the rest as for any other.
+   * Ranks the hosts and claims on the best, for up to MAX_ROUNDS rounds. With `unrecorded`
+   * (a request not admitted yet, where the store's claim can record it), the first claim also
+   * writes its record; null when that cannot go on without admit() deciding first: no
+   * candidate in the view (a "No valid host" needs the record), or a record already there
+   * that is not this attempt being scheduled.
    */
-  private async placeWhileAdmitting(
+  private async place(payload: ScheduleRequest, excluded: Set<string>): Promise<ScheduleOutcome>;
+  private async place(
     payload: ScheduleRequest,
-    record: AdmitRequest,
+    excluded: Set<string>,
+    unrecorded: AdmitRequest,
+  ): Promise<ScheduleOutcome | null>;
+  private async place(
+    payload: ScheduleRequest,
+    excluded: Set<string>,
+    unrecorded?: AdmitRequest,
   ): Promise<ScheduleOutcome | null> {
-    const request = this.placementRequest(payload, new Set(payload.excluded_hosts));
-    const source = this.deps.hosts;
-    const hosts = await source.hosts();
-    const { ranked, steps } = runPipeline(hosts, request, this.deps.filters, this.deps.weighers);
-    if (ranked.length === 0) return null;
-    const host = this.order(ranked.map((r) => r.host))[0]!.host;
-    this.log.info(
-      {
-        instance: payload.instance_id,
-        attempt: payload.attempt,
-        round: 1,
-        hosts: hosts.length,
-        candidates: ranked.length,
-        filters: Object.fromEntries(steps.map((s) => [s.filter, s.removed])),
-      },
-      'hosts filtered and weighed',
-    );
-    const result = await this.deps.store.claim({
-      instanceId: payload.instance_id,
-      attempt: payload.attempt,
-      host,
-      resources: request.resources,
-      group: null,
-      admit: record,
-    });
-    if (!result.ok) {
-      if (result.reason !== 'stale') source.invalidate?.();
-      return null;
-    }
-    source.consumed?.(host, request.resources);
-    await this.sendBuild(payload, host);
-    this.log.info({ instance: payload.instance_id, attempt: payload.attempt, host }, 'claimed; build sent');
-    return { outcome: 'placed', host };
-  }
-
-  private async place(payload: ScheduleRequest, excluded: Set<string>): Promise<ScheduleOutcome> {
     const request = this.placementRequest(payload, excluded);
     const source = this.deps.hosts;
     let reason = '';
@@ -221,6 +194,7 @@ export class PlacementService {
         ranked.length ? 'hosts filtered and weighed' : `no host passed the filters: ${describeSteps(steps)}`,
       );
       if (ranked.length === 0) {
+        if (unrecorded) return null;
         if (!fresh) {
           fresh = true;
           round--; // the snapshot's answer does not count: ask the store
@@ -237,7 +211,10 @@ export class PlacementService {
           host: candidate.host,
           resources: request.resources,
           group: request.serverGroup,
+          admit: unrecorded,
         });
+        const recordedNow = unrecorded !== undefined;
+        unrecorded = undefined; // written by that claim's transaction, whatever its verdict
         if (result.ok) {
           source.consumed?.(candidate.host, request.resources);
           await this.sendBuild(payload, candidate.host);
@@ -248,6 +225,7 @@ export class PlacementService {
           return { outcome: 'placed', host: candidate.host };
         }
         if (result.reason === 'stale') {
+          if (recordedNow) return null; // a record was already there: admit() reads it
           return { outcome: 'dropped', why: 'the request moved on while it was being scheduled' };
         }
         lost.push(`${candidate.host}: ${result.reason}`);
