@@ -1,5 +1,5 @@
 import { escapeLiteral } from 'pg';
-import { inlineParameters } from './pipelined';
+import { inlineParameters, quoteLiteral } from './pipelined';
 
 describe('inlineParameters', () => {
   it('writes each value as an escaped literal, numbers and booleans as SQL', () => {
@@ -23,5 +23,29 @@ describe('inlineParameters', () => {
   it('keeps a hostile string inside its literal', () => {
     const sql = inlineParameters('SELECT $1', ["x'); DROP TABLE t; --"], escapeLiteral);
     expect(sql).toBe(`SELECT 'x''); DROP TABLE t; --'`);
+  });
+});
+
+describe('quoteLiteral', () => {
+  it('writes every string as the driver escapes it', () => {
+    const samples = [
+      '',
+      'plain',
+      "it's",
+      'back\\slash',
+      "\\'",
+      "x'); DROP TABLE t; --",
+      "E'x'",
+      'üñï€😀\n\t',
+    ];
+    // And random strings over the characters that matter.
+    const alphabet = ["'", '\\', 'a', ' ', '"', 'E', '$', '\n', 'é'];
+    for (let i = 0; i < 500; i++) {
+      const length = Math.floor(Math.random() * 12);
+      samples.push(
+        Array.from({ length }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join(''),
+      );
+    }
+    for (const value of samples) expect(quoteLiteral(value)).toBe(escapeLiteral(value));
   });
 });

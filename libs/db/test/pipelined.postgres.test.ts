@@ -38,6 +38,23 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
     expect(await names()).toEqual(['a', 'b1', "it's"]);
   });
 
+  it('stores every inlined string exactly as given, quotes and backslashes included', async () => {
+    const hostile = [
+      "it's",
+      'back\\slash',
+      "\\'; DROP TABLE items; --",
+      "E'x'",
+      '$1 $$ $tag$',
+      '{"k":"v\\"\'"}',
+      'üñï€😀',
+      "''\\\\''",
+    ];
+    await oneTripTransaction(ds, (inline) =>
+      hostile.map((name) => inline('INSERT INTO items (name) VALUES ($1)', [name])),
+    );
+    expect(await names()).toEqual(hostile);
+  });
+
   it('rolls back both trips when the second fails, and the pool stays usable', async () => {
     await ds.query(`INSERT INTO items (name) VALUES ('taken')`);
     await expect(
