@@ -1,6 +1,7 @@
 /** One behaviour suite for both database engines. */
 import {
   EntitySchema,
+  deleteStatement,
   insertStatement,
   rowMapper,
   updateStatement,
@@ -184,6 +185,29 @@ export function databaseContract(
         .find({ where: [{ name: 'u1' }, { name: 'u2' }], order: { seq: 'ASC' } });
       expect(raw.map(map)).toEqual(hydrated);
       expect(hydrated[0]).toMatchObject({ meta: { "o'k": '1' }, done: true, size: 1 });
+    });
+
+    it('deletes by a list of keys, and nothing else', async () => {
+      const [insert, values] = insertStatement(ds, itemEntity, [
+        { name: 'd1', tags: [], meta: null, done: false, size: 1 },
+        { name: 'd2', tags: [], meta: null, done: false, size: 2 },
+        { name: 'd3', tags: [], meta: null, done: false, size: 3 },
+      ]);
+      await ds.query(insert, values);
+      const rows = await ds.getRepository(itemEntity).find({ where: [{ name: 'd1' }, { name: 'd3' }] });
+      const [sql, params] = deleteStatement(
+        ds,
+        itemEntity,
+        'seq',
+        rows.map((r) => r.seq),
+      );
+      await ds.query(sql, params);
+      const left = await ds
+        .getRepository(itemEntity)
+        .find({ where: [{ name: 'd1' }, { name: 'd2' }, { name: 'd3' }] });
+      expect(left.map((r) => r.name)).toEqual(['d2']);
+      expect(() => deleteStatement(ds, itemEntity, 'seq', [])).toThrow('at least one value');
+      expect(() => deleteStatement(ds, itemEntity, 'nope' as never, [1])).toThrow('no property nope');
     });
 
     it('does not re-run applied migrations when opened again', async () => {

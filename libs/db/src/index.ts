@@ -105,7 +105,7 @@ export function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Prom
   return run;
 }
 
-export { insertStatement, rowMapper, updateStatement } from './statements';
+export { deleteStatement, insertStatement, rowMapper, updateStatement } from './statements';
 export {
   inlineParameters,
   oneTripTransaction,

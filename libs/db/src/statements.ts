@@ -116,6 +116,28 @@ export function updateStatement<T extends ObjectLiteral>(
 }
 
 /**
+ * DELETE of the rows whose `key` property is one of `values`, as [sql, parameters]. An empty
+ * list is refused (it would delete nothing, and `IN ()` is not SQL).
+ */
+export function deleteStatement<T extends ObjectLiteral>(
+  ds: DataSource,
+  target: EntityTarget<T>,
+  key: keyof T & string,
+  values: readonly unknown[],
+): [string, unknown[]] {
+  if (values.length === 0) throw new Error('deleteStatement needs at least one value');
+  const plan = planFor(ds, target);
+  const k = plan.byProperty.get(key);
+  if (!k) throw new Error(`deleteStatement: ${plan.table} has no property ${key}`);
+  const params = values.map((v): unknown => ds.driver.preparePersistentValue(v, k));
+  const marks = params.map((_, i) => mark(ds, i + 1));
+  return [
+    `DELETE FROM ${plan.table} WHERE ${ds.driver.escape(k.databaseName)} IN (${marks.join(', ')})`,
+    params,
+  ];
+}
+
+/**
  * A function turning a raw result row (columns by their database names, each prefixed with
  * `prefix`, as a query builder's getRawMany writes `alias_column`) into the entity: JSON
  * columns parsed, booleans from SQLite's 0/1, NULL as null, anything else as the driver gives it.

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bus } from '@strato/bus';
 import { ComputeClient, SchedulerClient, type InstanceSpec } from '@strato/contracts';
-import { inTransaction, type DataSource, type EntityManager } from '@strato/db';
+import { deleteStatement, inTransaction, type DataSource, type EntityManager } from '@strato/db';
 import { AppError, toAppError } from '@strato/errors';
 import { currentRequestId, newRequestId, type Logger } from '@strato/log';
 import { OutboxEntity, type OutboxRow } from './store';
@@ -200,8 +200,8 @@ export class OutboxRelay {
       }),
     );
     if (done.length > 0) {
-      const remove = (em: EntityManager) =>
-        em.createQueryBuilder().delete().from(OutboxEntity).whereInIds(done).execute();
+      const [sql, params] = deleteStatement(this.deps.db, OutboxEntity, 'seq', done);
+      const remove = (em: EntityManager) => em.query(sql, params);
       // On PostgreSQL one statement is atomic by itself (no BEGIN and COMMIT round trips); on
       // SQLite's single connection it waits its turn, outside any other transaction.
       if (this.deps.db.options.type === 'postgres') await remove(this.deps.db.manager);
