@@ -147,6 +147,8 @@ class PendingWrites {
   private messages: Omit<OutboxRow, 'seq'>[] = [];
   /** The outbox rows of the last take (see written). */
   private taken: Omit<OutboxRow, 'seq'>[] = [];
+  /** The outbox rows flush wrote, with their seqs. */
+  private readonly wrote: OutboxRow[] = [];
 
   constructor(private readonly em: EntityManager) {}
 
@@ -188,8 +190,22 @@ class PendingWrites {
     });
   }
 
+  /**
+   * Runs the pending inserts now, in the caller's transaction; the outbox rows they wrote are
+   * kept, with their seqs, for `flushed`.
+   */
   async flush(): Promise<void> {
-    for (const [sql, params] of this.take()) await this.em.query(sql, params);
+    const statements = this.take();
+    for (const [i, [sql, params]] of statements.entries()) {
+      const result = await this.em.query<Record<string, unknown>[]>(sql, params);
+      // The outbox INSERT, when there is one, is the last statement and returns seq and id.
+      if (i === statements.length - 1 && this.taken.length > 0) this.wrote.push(...this.written(result));
+    }
+  }
+
+  /** The outbox rows every flush so far wrote (to hand to the relay once committed). */
+  flushed(): OutboxRow[] {
+    return this.wrote;
   }
 }
 
@@ -424,13 +440,20 @@ export class ServerService {
       };
       try {
         let way: 'one-trip' | 'read-first' = 'read-first';
+        /** Outbox rows committed and handed to the relay here, so that it need not read them. */
+        let handed = false;
         if (this.deps.db.options.type !== 'postgres') {
-          await inTransaction(this.deps.db, async (em) => {
+          const writes = await inTransaction(this.deps.db, async (em) => {
             const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
-            await (await admitAll(em, limits, usage)).flush();
+            const pending = await admitAll(em, limits, usage);
+            await pending.flush();
+            return pending;
           });
+          this.deps.relay.offer(writes.flushed());
+          handed = true;
         } else if (await this.admitInOneTrip(projectId, batch, admitAll, outcomes)) {
           way = 'one-trip';
+          handed = true;
         } else {
           // Two round trips: lock and read, then the inserts with COMMIT.
           await pipelinedTransaction(
@@ -447,8 +470,8 @@ export class ServerService {
           );
         }
         this.deps.onAdmitted?.(way, batch.length);
-        // The one-trip way handed its outbox rows to the relay; the others leave them to a pass.
-        if (way === 'read-first') this.deps.relay.kick();
+        // Rows not handed over are left to a pass that reads the table.
+        if (!handed) this.deps.relay.kick();
         batch.forEach((a, i) => {
           const outcome = outcomes[i]!;
           if ('rows' in outcome) a.resolve(outcome.rows);

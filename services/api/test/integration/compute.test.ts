@@ -13,6 +13,8 @@ import {
   type ComputeHarness,
   callApi,
 } from '../../src/compute/testing/harness';
+import { OutboxRelay } from '../../src/compute/outbox.relay';
+import { OutboxEntity } from '../../src/compute/store';
 
 let h: ComputeHarness;
 
@@ -284,6 +286,31 @@ describe('server boot', () => {
         extra_specs: {},
       },
     });
+  });
+
+  it('hands the committed schedule message to the relay, which sends it without reading the outbox', async () => {
+    const offer = jest.spyOn(OutboxRelay.prototype, 'offer');
+    const find = jest.spyOn(h.compute.db.getRepository(OutboxEntity), 'find');
+    try {
+      const res = await boot(h.tokens.alice, 'vm-handed');
+      expect(res.status).toBe(202);
+      const id = res.body.server.id as string;
+      await waitStatus(h.tokens.alice, id, 'ACTIVE');
+      const handed = offer.mock.calls.flatMap(([rows]) => rows).filter((r) => r.payload.instance_id === id);
+      expect(handed).toEqual([
+        expect.objectContaining({ messageType: 'scheduler.schedule_instance', seq: expect.any(Number) }),
+      ]);
+      expect(handed[0]!.seq).toBeGreaterThan(0);
+      // Passes that read the table (the relay's timer, other writers' kicks) never met it.
+      const read = (
+        await Promise.all(find.mock.results.map((r) => r.value as Promise<{ seq: number }[]>))
+      ).flat();
+      expect(read.map((r) => r.seq)).not.toContain(handed[0]!.seq);
+      expect(await h.compute.db.getRepository(OutboxEntity).countBy({ seq: handed[0]!.seq })).toBe(0); // sent, then removed
+    } finally {
+      offer.mockRestore();
+      find.mockRestore();
+    }
   });
 
   it('sets the description to the name before 2.19, like Nova', async () => {
