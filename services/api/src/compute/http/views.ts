@@ -35,12 +35,25 @@ export function flavorView(f: FlavorRow, mv: ApiVersion, urls: Urls): Record<str
 
 /** Nova's hostId: an opaque per-project hash of the host name. */
 export function hostId(projectId: string, host: string | null): string {
-  return host
-    ? createHash('sha224')
-        .update(projectId + host)
-        .digest('hex')
-    : '';
+  if (!host) return '';
+  const key = `${projectId}\n${host}`;
+  let id = hostIds.get(key);
+  if (id === undefined) {
+    id = createHash('sha224')
+      .update(projectId + host)
+      .digest('hex');
+    if (hostIds.size >= HOST_IDS_KEPT) hostIds.clear();
+    hostIds.set(key, id);
+  }
+  return id;
 }
+
+/**
+ * hostIds already computed: a listing shows the same few (project, host) pairs on every row,
+ * and a hash per row was a measurable part of GET /servers/detail. Bounded; cleared when full.
+ */
+const hostIds = new Map<string, string>();
+const HOST_IDS_KEPT = 10_000;
 
 /** Nova's "2026-11-26T02:18:08Z" for created/updated. */
 export function isoSeconds(iso: string): string {
