@@ -69,7 +69,22 @@ export class OutboxRelay {
   /** Seqs of offered rows not yet sent and deleted: a pass that reads the table skips them. */
   private readonly handling = new Set<number>();
 
-  constructor(private readonly deps: { db: DataSource; bus: Bus; log: Logger; pollMs?: number }) {
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      bus: Bus;
+      log: Logger;
+      pollMs?: number;
+      /**
+       * True while work that should go first is waiting (the process's HTTP requests in
+       * flight): a pass then waits, at most maxWaitMs (default 20), and takes whatever rows
+       * have come meanwhile in one go. Messages go out a little later under a burst of
+       * requests, never held back longer.
+       */
+      yieldTo?: () => boolean;
+      maxWaitMs?: number;
+    },
+  ) {
     this.scheduler = new SchedulerClient(deps.bus);
   }
 
@@ -90,9 +105,9 @@ export class OutboxRelay {
 
   /**
    * Asks for a pass soon; passes never overlap, a kick during one triggers another. The pass
-   * starts on the next turn of the event loop, not inside the caller's continuation: the
-   * response of the request that wrote the message goes out first, and the kicks of the
-   * requests served in the same turn share one pass.
+   * starts on a later turn of the event loop (see yieldTo), not inside the caller's
+   * continuation: the response of the request that wrote the message goes out first, and the
+   * kicks of the requests served meanwhile share one pass.
    */
   kick(): void {
     if (this.stopped) return;
@@ -100,11 +115,24 @@ export class OutboxRelay {
       this.again = true;
       return;
     }
-    this.running = new Promise<void>((resolve) => setImmediate(resolve))
+    this.running = this.turn()
       .then(() => (this.stopped ? undefined : this.loop()))
       .finally(() => {
         this.running = null;
       });
+  }
+
+  /** Resolves on a later turn of the event loop, once yieldTo lets go (or maxWaitMs passed). */
+  private turn(): Promise<void> {
+    const { yieldTo, maxWaitMs = 20 } = this.deps;
+    const since = performance.now();
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.stopped || !yieldTo?.() || performance.now() - since >= maxWaitMs) resolve();
+        else setTimeout(check, 1);
+      };
+      setImmediate(check);
+    });
   }
 
   /**

@@ -155,4 +155,48 @@ describe('compute outbox relay', () => {
       await Promise.all([bus.close(), scheduler.close()]);
     }
   });
+  it('holds a pass while yieldTo says requests are waiting, and never longer than maxWaitMs', async () => {
+    const received: string[] = [];
+    const scheduler = new MemoryBus({ service: 'scheduler', log, broker });
+    await scheduler.consume(
+      schedulerQueues.requests.queue,
+      async (e) => {
+        received.push(e.id);
+      },
+      { bindings: schedulerQueues.requests.bindings },
+    );
+    const bus = new MemoryBus({ service: 'api', log, broker });
+    const write = async () => {
+      await inTransaction(db, (em) =>
+        enqueue(em, { type: 'scheduler.release_claim', host: null, payload: { instance_id: instanceId } }),
+      );
+      return (await db.getRepository(OutboxEntity).find({ order: { seq: 'DESC' }, take: 1 }))[0]!;
+    };
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    let busy = true;
+    const patient = new OutboxRelay({ db, bus, log, pollMs: 60_000, yieldTo: () => busy, maxWaitMs: 60_000 });
+    const hasty = new OutboxRelay({ db, bus, log, pollMs: 60_000, yieldTo: () => true, maxWaitMs: 30 });
+    try {
+      patient.start();
+      const first = await write();
+      patient.offer([first]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(received).toEqual([]); // held while "requests" are in flight
+      busy = false;
+      await until(() => received.length === 1);
+      expect(received).toEqual([first.id]);
+      await patient.stop();
+
+      hasty.start(); // its first pass reads the empty table once its wait is over
+      const second = await write();
+      hasty.offer([second]);
+      await until(() => received.length === 2);
+      expect(received).toEqual([first.id, second.id]); // sent although yieldTo never let go
+    } finally {
+      await Promise.all([patient.stop(), hasty.stop()]);
+      await Promise.all([bus.close(), scheduler.close()]);
+    }
+  });
 });
