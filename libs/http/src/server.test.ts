@@ -1,4 +1,4 @@
-import { listen, requestsInFlight } from './server';
+import { afterRequests, listen, requestsInFlight } from './server';
 
 describe('requestsInFlight', () => {
   it('counts requests from arrival until their answer, over the servers of the process', async () => {
@@ -23,6 +23,38 @@ describe('requestsInFlight', () => {
       expect(await answer).toBe('ok');
       await new Promise((r) => setImmediate(r));
       expect(requestsInFlight()).toBe(before);
+    } finally {
+      await running.close(100);
+    }
+  });
+});
+
+describe('afterRequests', () => {
+  it('waits for the requests in flight to be answered, or for maxWaitMs', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    let arrived: () => void = () => undefined;
+    const arrival = new Promise<void>((r) => (arrived = r));
+    const running = await listen(
+      (_req, res) => {
+        arrived();
+        void held.then(() => res.end('ok'));
+      },
+      0,
+      '127.0.0.1',
+    );
+    try {
+      const answer = fetch(`http://127.0.0.1:${running.port}/`).then((r) => r.text());
+      await arrival;
+      let patient = false;
+      const waiting = afterRequests(60_000).then(() => (patient = true));
+      await afterRequests(30); // gives up waiting after 30 ms, the request still held
+      expect(requestsInFlight()).toBeGreaterThan(0);
+      expect(patient).toBe(false);
+      release();
+      expect(await answer).toBe('ok');
+      await waiting; // let go once the answer went out
+      expect(patient).toBe(true);
     } finally {
       await running.close(100);
     }

@@ -19,6 +19,23 @@ export function requestsInFlight(): number {
   return inFlight;
 }
 
+/**
+ * Resolves on a later turn of the event loop, once this process has no HTTP request in flight
+ * or maxWaitMs have passed: background work (the outbox relay, applying state events) waits
+ * here so that the requests being served go first, and is slowed by a burst of them, never
+ * stopped. What piles up meanwhile then goes in one batch.
+ */
+export function afterRequests(maxWaitMs = 20): Promise<void> {
+  const since = performance.now();
+  return new Promise<void>((resolve) => {
+    const check = () => {
+      if (inFlight === 0 || performance.now() - since >= maxWaitMs) resolve();
+      else setTimeout(check, 1);
+    };
+    setImmediate(check);
+  });
+}
+
 export function listen(app: RequestListener, port: number, host: string): Promise<RunningServer> {
   const server = createServer((req, res) => {
     inFlight++;

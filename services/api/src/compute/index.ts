@@ -13,7 +13,7 @@ import { authenticate } from '@strato/auth';
 import type { Bus, Subscription } from '@strato/bus';
 import type { Cache } from '@strato/cache';
 import { openDatabase, type DataSource, type EntitySchema, type MigrationInterface } from '@strato/db';
-import { requestsInFlight } from '@strato/http';
+import { afterRequests } from '@strato/http';
 import type { Logger } from '@strato/log';
 import { HttpImageLookup } from './adapters/image-lookup.http';
 import { CachedHostList, SchedulerHostDirectory } from './adapters/host-directory.scheduler';
@@ -116,13 +116,13 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
     deps.images ?? new HttpImageLookup({ imageUrl: deps.config.imageUrl ?? 'http://127.0.0.1:9292', log });
   const hostDirectory = deps.hosts ?? new SchedulerHostDirectory(deps.bus, deps.config.rpcTimeoutMs ?? 5000);
   const hostList = new CachedHostList(hostDirectory);
-  // The relay's passes let this process's HTTP requests go first (at most 20 ms).
+  // The relay's passes let this process's HTTP requests go first, for at most 20 ms.
   const relay = new OutboxRelay({
     db,
     bus: deps.bus,
     log,
     pollMs: deps.config.outboxPollMs,
-    yieldTo: () => requestsInFlight() > 0,
+    nextTurn: () => afterRequests(20),
   });
   const quotas = new QuotaService({ db, defaults: deps.config.defaultQuotas });
   const flavors = new FlavorService({ db });

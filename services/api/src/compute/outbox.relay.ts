@@ -76,13 +76,11 @@ export class OutboxRelay {
       log: Logger;
       pollMs?: number;
       /**
-       * True while work that should go first is waiting (the process's HTTP requests in
-       * flight): a pass then waits, at most maxWaitMs (default 20), and takes whatever rows
-       * have come meanwhile in one go. Messages go out a little later under a burst of
-       * requests, never held back longer.
+       * When a kicked pass may start (default: the next turn of the event loop). The api
+       * passes afterRequests: the process's HTTP requests go first, for at most 20 ms, and the
+       * pass then takes whatever rows came meanwhile in one go.
        */
-      yieldTo?: () => boolean;
-      maxWaitMs?: number;
+      nextTurn?: () => Promise<void>;
     },
   ) {
     this.scheduler = new SchedulerClient(deps.bus);
@@ -105,7 +103,7 @@ export class OutboxRelay {
 
   /**
    * Asks for a pass soon; passes never overlap, a kick during one triggers another. The pass
-   * starts on a later turn of the event loop (see yieldTo), not inside the caller's
+   * starts on a later turn of the event loop (see nextTurn), not inside the caller's
    * continuation: the response of the request that wrote the message goes out first, and the
    * kicks of the requests served meanwhile share one pass.
    */
@@ -115,24 +113,11 @@ export class OutboxRelay {
       this.again = true;
       return;
     }
-    this.running = this.turn()
+    this.running = (this.deps.nextTurn?.() ?? new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => (this.stopped ? undefined : this.loop()))
       .finally(() => {
         this.running = null;
       });
-  }
-
-  /** Resolves on a later turn of the event loop, once yieldTo lets go (or maxWaitMs passed). */
-  private turn(): Promise<void> {
-    const { yieldTo, maxWaitMs = 20 } = this.deps;
-    const since = performance.now();
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (this.stopped || !yieldTo?.() || performance.now() - since >= maxWaitMs) resolve();
-        else setTimeout(check, 1);
-      };
-      setImmediate(check);
-    });
   }
 
   /**

@@ -155,7 +155,7 @@ describe('compute outbox relay', () => {
       await Promise.all([bus.close(), scheduler.close()]);
     }
   });
-  it('holds a pass while yieldTo says requests are waiting, and never longer than maxWaitMs', async () => {
+  it('starts a kicked pass when nextTurn lets it, with what came meanwhile', async () => {
     const received: string[] = [];
     const scheduler = new MemoryBus({ service: 'scheduler', log, broker });
     await scheduler.consume(
@@ -172,30 +172,23 @@ describe('compute outbox relay', () => {
       );
       return (await db.getRepository(OutboxEntity).find({ order: { seq: 'DESC' }, take: 1 }))[0]!;
     };
-    const until = async (done: () => boolean) => {
-      for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
-    };
-    let busy = true;
-    const patient = new OutboxRelay({ db, bus, log, pollMs: 60_000, yieldTo: () => busy, maxWaitMs: 60_000 });
-    const hasty = new OutboxRelay({ db, bus, log, pollMs: 60_000, yieldTo: () => true, maxWaitMs: 30 });
+    let letGo: () => void = () => undefined;
+    const nextTurn = jest.fn(() => new Promise<void>((resolve) => (letGo = resolve)));
+    const relay = new OutboxRelay({ db, bus, log, pollMs: 60_000, nextTurn });
     try {
-      patient.start();
-      const first = await write();
-      patient.offer([first]);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(received).toEqual([]); // held while "requests" are in flight
-      busy = false;
-      await until(() => received.length === 1);
-      expect(received).toEqual([first.id]);
-      await patient.stop();
-
-      hasty.start(); // its first pass reads the empty table once its wait is over
-      const second = await write();
-      hasty.offer([second]);
-      await until(() => received.length === 2);
-      expect(received).toEqual([first.id, second.id]); // sent although yieldTo never let go
+      relay.start(); // its first pass waits for nextTurn
+      const [first, second] = [await write(), await write()];
+      relay.offer([first]);
+      relay.offer([second]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(received).toEqual([]); // held
+      expect(nextTurn).toHaveBeenCalledTimes(1); // the kicks meanwhile share the pass
+      letGo();
+      for (let i = 0; i < 300 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(received).toEqual([first.id, second.id]);
     } finally {
-      await Promise.all([patient.stop(), hasty.stop()]);
+      letGo();
+      await relay.stop();
       await Promise.all([bus.close(), scheduler.close()]);
     }
   });
