@@ -3,7 +3,7 @@
  * one transaction), reads with Nova's filters and paging, and the actions, each of which
  * changes the instance's task_state and queues its message to the host in one transaction.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { Bus } from '@strato/bus';
 import { ComputeClient } from '@strato/contracts';
 import {
@@ -110,10 +110,12 @@ export function hostnameFrom(name: string): string {
   return label || 'server';
 }
 
+/** A generated adminPass: every character drawn uniformly (randomInt, no modulo bias). */
 function password(length = 12): string {
   const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
-  const bytes = randomBytes(length);
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
 }
 
 const BATCH = 500;
