@@ -1,4 +1,4 @@
-import { DeliveryPump } from './memory-broker';
+import { DeliveryPump, MemoryBroker } from './memory-broker';
 
 describe('DeliveryPump', () => {
   it('runs deliveries in order, one per event-loop turn, so I/O gets turns between them', async () => {
@@ -53,5 +53,33 @@ describe('DeliveryPump', () => {
       }
     });
     expect(ran).toEqual(['a', 'b']);
+  });
+});
+
+describe('MemoryBroker routing', () => {
+  const message = (id: string) => ({
+    body: Buffer.from(id),
+    messageId: id,
+    type: 't',
+    persistent: true,
+    headers: {},
+  });
+
+  it('routes a key again after a binding is added or its queue deleted', () => {
+    const broker = new MemoryBroker();
+    broker.assertExchange('ex');
+    broker.assertQueue('q1');
+    broker.bindQueue('q1', 'ex', 'compute.*');
+    expect(broker.publish('ex', 'compute.node1', message('m1'))).toBe(1);
+    expect(broker.publish('ex', 'compute.node1', message('m2'))).toBe(1); // the remembered route
+
+    broker.assertQueue('q2');
+    broker.bindQueue('q2', 'ex', '#');
+    expect(broker.publish('ex', 'compute.node1', message('m3'))).toBe(2);
+    expect(broker.depth('q2')).toBe(1);
+
+    broker.deleteQueue('q1');
+    expect(broker.publish('ex', 'compute.node1', message('m4'))).toBe(1);
+    expect(broker.depth('q2')).toBe(2);
   });
 });

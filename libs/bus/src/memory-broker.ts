@@ -194,10 +194,18 @@ export class MemoryQueue {
   }
 }
 
+const ROUTES_KEPT = 10_000;
+
 export class MemoryBroker {
   private readonly exchanges = new Map<string, Array<{ queue: string; pattern: string }>>();
   private readonly queues = new Map<string, MemoryQueue>();
   private readonly pump: DeliveryPump;
+  /**
+   * The queues each exchange and routing key reached, so that a publish matches the topic
+   * patterns once per key, not once per message; dropped whenever a binding changes. The keys
+   * are message types and host names, a bounded set (capped here all the same).
+   */
+  private readonly routes = new Map<string, string[]>();
 
   constructor(policy: DeliveryPolicy = {}) {
     this.pump = new DeliveryPump(policy);
@@ -220,7 +228,10 @@ export class MemoryBroker {
     const bindings = this.exchanges.get(exchange);
     if (!bindings) throw new Error(`no exchange '${exchange}'`);
     if (!this.queues.has(queue)) throw new Error(`no queue '${queue}'`);
-    if (!bindings.some((b) => b.queue === queue && b.pattern === pattern)) bindings.push({ queue, pattern });
+    if (!bindings.some((b) => b.queue === queue && b.pattern === pattern)) {
+      bindings.push({ queue, pattern });
+      this.routes.clear();
+    }
   }
 
   /** Routes a copy of the message to every matching queue; returns how many received it. */
@@ -231,7 +242,14 @@ export class MemoryBroker {
     } else {
       const bindings = this.exchanges.get(exchange);
       if (!bindings) throw new Error(`no exchange '${exchange}'`);
-      targets = [...new Set(bindings.filter((b) => topicMatches(b.pattern, routingKey)).map((b) => b.queue))];
+      const route = `${exchange}\n${routingKey}`;
+      let known = this.routes.get(route);
+      if (!known) {
+        known = [...new Set(bindings.filter((b) => topicMatches(b.pattern, routingKey)).map((b) => b.queue))];
+        if (this.routes.size >= ROUTES_KEPT) this.routes.clear();
+        this.routes.set(route, known);
+      }
+      targets = known;
     }
     for (const name of targets) {
       const stored: StoredMessage = {
@@ -270,6 +288,7 @@ export class MemoryBroker {
 
   deleteQueue(name: string): void {
     this.queues.delete(name);
+    this.routes.clear();
     for (const bindings of this.exchanges.values()) {
       for (let i = bindings.length - 1; i >= 0; i--) if (bindings[i]!.queue === name) bindings.splice(i, 1);
     }
