@@ -42,11 +42,7 @@ export function quoteLiteral(value: string): string {
 }
 
 /** Inlines $n placeholders (not inside the SQL's own quotes: typeorm writes none there). */
-export function inlineParameters(
-  sql: string,
-  params: readonly unknown[],
-  escapeLiteral: (value: string) => string,
-): string {
+export function inlineParameters(sql: string, params: readonly unknown[]): string {
   return sql.replace(/\$(\d+)/g, (_, n: string) => {
     const index = Number(n) - 1;
     if (index < 0 || index >= params.length) throw new Error(`no value for placeholder $${n}`);
@@ -58,10 +54,10 @@ export function inlineParameters(
     }
     if (typeof value === 'bigint') return value.toString();
     if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-    if (typeof value === 'string') return escapeLiteral(value);
-    if (value instanceof Date) return escapeLiteral(value.toISOString());
+    if (typeof value === 'string') return quoteLiteral(value);
+    if (value instanceof Date) return quoteLiteral(value.toISOString());
     if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'::bytea`;
-    return escapeLiteral(JSON.stringify(value));
+    return quoteLiteral(JSON.stringify(value));
   });
 }
 
@@ -117,7 +113,7 @@ async function withClient<T>(
   const client = (await runner.connect()) as PgClient;
   const conn: PipelinedConnection = {
     em: runner.manager,
-    inline: (sql, params) => inlineParameters(sql, params, quoteLiteral),
+    inline: inlineParameters,
   };
   let broken: unknown;
   try {
