@@ -442,8 +442,8 @@ export class ServerService {
       };
       try {
         let way: 'one-trip' | 'read-first' = 'read-first';
-        /** Outbox rows committed and handed to the relay here, so that it need not read them. */
-        let handed = false;
+        // SQLite and the one-trip way hand their committed outbox rows to the relay; the
+        // two-trip way leaves them to a pass that reads the table.
         if (this.deps.db.options.type !== 'postgres') {
           const writes = await inTransaction(this.deps.db, async (em) => {
             const { limits, usage } = await this.deps.quotas.limitsAndUsage(projectId, em);
@@ -452,10 +452,8 @@ export class ServerService {
             return pending;
           });
           this.deps.relay.offer(writes.flushed());
-          handed = true;
         } else if (await this.admitInOneTrip(projectId, batch, admitAll, outcomes)) {
           way = 'one-trip';
-          handed = true;
         } else {
           // Two round trips: lock and read, then the inserts with COMMIT.
           await pipelinedTransaction(
@@ -470,10 +468,9 @@ export class ServerService {
               return { value: null, closing: writes.take().map(([sql, params]) => conn.inline(sql, params)) };
             },
           );
+          this.deps.relay.kick();
         }
         this.deps.onAdmitted?.(way, batch.length);
-        // Rows not handed over are left to a pass that reads the table.
-        if (!handed) this.deps.relay.kick();
         batch.forEach((a, i) => {
           const outcome = outcomes[i]!;
           if ('rows' in outcome) a.resolve(outcome.rows);
