@@ -21,9 +21,9 @@ export function requestsInFlight(): number {
 
 /**
  * Resolves on a later turn of the event loop, once this process has no HTTP request in flight
- * or maxWaitMs have passed: background work (the outbox relay, applying state events) waits
- * here so that the requests being served go first, and is slowed by a burst of them, never
- * stopped. What piles up meanwhile then goes in one batch.
+ * or maxWaitMs have passed: background work (the api's outbox relay) waits here so that the
+ * requests being served go first, and is slowed by a burst of them, never stopped. What piles
+ * up meanwhile then goes in one batch.
  */
 export function afterRequests(maxWaitMs = 20): Promise<void> {
   const since = performance.now();
