@@ -101,9 +101,8 @@ function request(
 
 function stats(latencies: number[]): string {
   const sorted = [...latencies].sort((a, b) => a - b);
-  return `p50 ${percentile(sorted, 50).toFixed(1).padStart(7)} ms   p99 ${percentile(sorted, 99)
-    .toFixed(1)
-    .padStart(7)} ms   (${sorted.length} requests)`;
+  const ms = (v: number | undefined) => `${(v ?? NaN).toFixed(1).padStart(7)} ms`;
+  return `p50 ${ms(percentile(sorted, 50))}   p99 ${ms(percentile(sorted, 99))}   max ${ms(sorted.at(-1))}   (${sorted.length} requests)`;
 }
 
 // ---------------------------------------------------------------- memory

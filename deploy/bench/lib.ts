@@ -23,9 +23,14 @@ export interface Request {
   expect: number;
 }
 
-export function percentile(sorted: number[], p: number): number {
+/**
+ * The p-th percentile of ascending `sorted` by nearest rank: the smallest value with at least
+ * p% of the values at or below it (of 100 values, p99 is the 99th and p50 the 50th).
+ */
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(rank, 1)) - 1]!;
 }
 
 function once(agent: http.Agent, port: number, req: Request): Promise<number> {

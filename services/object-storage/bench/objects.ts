@@ -192,8 +192,9 @@ async function* repeated(total: number, chunk: Buffer): AsyncGenerator<Buffer> {
     yield chunk.subarray(0, Math.min(chunk.length, total - sent));
 }
 
+/** Nearest rank, as deploy/bench's (this package may not import from outside it). */
 function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return sorted[Math.min(sorted.length, Math.max(Math.ceil((p / 100) * sorted.length), 1)) - 1]!;
 }
 
 async function smallOps(t: Target, api: Api, container: string, count: number) {
