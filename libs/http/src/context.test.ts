@@ -1,4 +1,5 @@
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express from 'express';
 import { keystoneFault } from '@strato/errors';
 import { createLogger } from '@strato/log';
@@ -36,7 +37,7 @@ describe('http plumbing', () => {
         },
       ]),
     );
-    app.use(jsonBody('1kb'));
+    app.use(jsonBody(1024));
     app.post('/echo', (req, res) => {
       res.json(req.body);
     });
@@ -75,6 +76,72 @@ describe('http plumbing', () => {
       body: JSON.stringify({ a: 'x'.repeat(2000) }),
     });
     expect(big.status).toBe(413);
+  });
+
+  describe('JSON bodies', () => {
+    const post = (body: string | Buffer, headers: Record<string, string>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${base}/echo`, { method: 'POST', headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const sized = (body: string | Buffer, type: string, extra: Record<string, string> = {}) =>
+      post(body, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), ...extra });
+
+    it('reads the usual request (JSON type, utf-8, Content-Length) as express.json does', async () => {
+      const doc = { server: { name: 'vm-é-☃', metadata: { a: '1' }, n: [1, 2.5, null, true] } };
+      for (const type of [
+        'application/json',
+        'Application/JSON; charset=UTF-8',
+        'application/json;charset="utf-8"',
+        'application/vnd.openstack.compute+json',
+      ]) {
+        const res = await sized(JSON.stringify(doc), type);
+        expect({ type, status: res.status, body: JSON.parse(res.body) as unknown }).toEqual({
+          type,
+          status: 200,
+          body: doc,
+        });
+      }
+      // strict: false, as before: any JSON value.
+      expect(await sized('"text"', 'application/json')).toEqual({ status: 200, body: '"text"' });
+      // A byte-order mark is dropped and an empty body is {}, as express.json does.
+      expect(await sized(Buffer.from('\ufeff{"a":1}'), 'application/json')).toEqual({
+        status: 200,
+        body: '{"a":1}',
+      });
+      expect(await sized('', 'application/json')).toEqual({ status: 200, body: '{}' });
+    });
+
+    it('refuses malformed JSON and an unsupported charset, and leaves other media types unread', async () => {
+      const bad = await sized('{"a":', 'application/json; charset=utf-8');
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.body)).toMatchObject({ error: { message: 'Malformed request body.' } });
+      expect((await sized('{"a":1}', 'application/json; charset=latin1')).status).toBe(415);
+      const text = await sized('{"a":1}', 'text/plain');
+      expect(text.status).toBe(200);
+      expect(text.body).toBe(''); // req.body undefined: res.json writes nothing
+    });
+
+    it('hands compressed, chunked and oversize bodies to the general parser', async () => {
+      const gz = gzipSync(JSON.stringify({ zipped: true }));
+      expect(await sized(gz, 'application/json', { 'content-encoding': 'gzip' })).toEqual({
+        status: 200,
+        body: '{"zipped":true}',
+      });
+      expect(
+        await post('{"chunked":1}', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }),
+      ).toEqual({
+        status: 200,
+        body: '{"chunked":1}',
+      });
+      expect((await sized(JSON.stringify({ a: 'x'.repeat(2000) }), 'application/json')).status).toBe(413);
+      expect((await sized('{}', 'application/json', { 'content-encoding': 'rot13' })).status).toBe(415);
+    });
   });
 
   it('answers unknown paths with the fault body and hides internal errors', async () => {

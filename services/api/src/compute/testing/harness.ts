@@ -94,7 +94,7 @@ export async function startComputeHarness(options: HarnessOptions = {}): Promise
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestContext(['x-compute-request-id']));
-  app.use(jsonBody('114688'));
+  app.use(jsonBody(114688));
   app.use(compute.router);
   app.use(notFoundHandler());
   app.use(errorHandler(novaFault, log));
