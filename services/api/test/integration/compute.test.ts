@@ -427,6 +427,20 @@ describe('server list, show and paging', () => {
     expect(Object.keys(list.body.servers[0]).sort()).toEqual(['id', 'links', 'name']);
   });
 
+  it('gives the servers of one request one reservation id, r- and 8 hex digits, new for each request', async () => {
+    const first = await boot(h.tokens.admin, 'resv', { max_count: 2, return_reservation_id: true });
+    expect(first.status).toBe(202);
+    expect(first.body.reservation_id).toMatch(/^r-[0-9a-f]{8}$/);
+    const second = await boot(h.tokens.admin, 'resv-other', { return_reservation_id: true });
+    expect(second.body.reservation_id).toMatch(/^r-[0-9a-f]{8}$/);
+    expect(second.body.reservation_id).not.toBe(first.body.reservation_id);
+    const list = await api(h.tokens.admin, 'GET', '/servers/detail?name=^resv-[0-9]', undefined, mv('2.3'));
+    expect(list.body.servers.map((s: any) => s['OS-EXT-SRV-ATTR:reservation_id'])).toEqual([
+      first.body.reservation_id,
+      first.body.reservation_id,
+    ]);
+  });
+
   it('pages with limit and marker and gives a next link', async () => {
     const first = await api(h.tokens.bob, 'GET', '/servers?name=pager&limit=2');
     expect(first.body.servers.map((s: any) => s.id)).toEqual(ids.slice(0, 2));
