@@ -8,7 +8,6 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Serves an express app, or any plain request handler on a hot path. */
 let inFlight = 0;
 
 /**
@@ -19,30 +18,39 @@ export function requestsInFlight(): number {
   return inFlight;
 }
 
+/** Waiters of afterRequests, let go when the last request in flight is answered. */
+const idleWaiters = new Set<() => void>();
+
 /**
  * Resolves on a later turn of the event loop, once this process has no HTTP request in flight
  * or maxWaitMs have passed: background work (the api's outbox relay) waits here so that the
  * requests being served go first, and is slowed by a burst of them, never stopped. What piles
  * up meanwhile then goes in one batch.
  */
-export function afterRequests(maxWaitMs = 20): Promise<void> {
-  const since = performance.now();
+export function afterRequests(maxWaitMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    const check = () => {
-      if (inFlight === 0 || performance.now() - since >= maxWaitMs) resolve();
-      else setTimeout(check, 1);
-    };
-    setImmediate(check);
+    setImmediate(() => {
+      if (inFlight === 0) return resolve();
+      const go = () => {
+        clearTimeout(deadline);
+        idleWaiters.delete(go);
+        resolve();
+      };
+      const deadline = setTimeout(go, maxWaitMs);
+      idleWaiters.add(go);
+    });
   });
 }
 
+/** Serves an express app, or any plain request handler on a hot path. */
 export function listen(app: RequestListener, port: number, host: string): Promise<RunningServer> {
   const server = createServer((req, res) => {
     inFlight++;
     let counted = true;
     const done = () => {
-      if (counted) inFlight--;
+      if (!counted) return;
       counted = false;
+      if (--inFlight === 0) for (const go of [...idleWaiters]) go();
     };
     res.once('finish', done);
     res.once('close', done);

@@ -77,8 +77,8 @@ export class OutboxRelay {
       pollMs?: number;
       /**
        * When a kicked pass may start (default: the next turn of the event loop). The api
-       * passes afterRequests: the process's HTTP requests go first, for at most 20 ms, and the
-       * pass then takes whatever rows came meanwhile in one go.
+       * passes afterRequests: the process's HTTP requests go first, for at most 100 ms, and
+       * the pass then takes whatever rows came meanwhile in one go.
        */
       nextTurn?: () => Promise<void>;
     },
