@@ -42,9 +42,10 @@ import { UsageService } from './usage.service';
  * answered: under a burst of requests, the messages they committed go out together once it
  * ends, or every RELAY_DEFER_MS while it lasts, so that its requests are not kept waiting
  * while the scheduler, the agents, RabbitMQ and PostgreSQL take the cores for its boots. At
- * idle a pass starts at once; under load a boot reaches the scheduler up to this much later. Measured on bench:boot multi-process, 5 rounds of 20, 60 and
- * 100 ms: POST /servers p50 18-26 → 14-22 → 11-15 ms, p99 40-74 → 32-58 → 24-47 ms, at the
- * same servers/s until all ACTIVE; all-in-one unchanged (its broker already paces deliveries).
+ * idle a pass starts at once; under load a boot reaches the scheduler up to this much later.
+ * Measured on bench:boot multi-process, 5 rounds of 20, 60 and 100 ms: POST /servers p50
+ * 18-26 → 14-22 → 11-15 ms, p99 40-74 → 32-58 → 24-47 ms, at the same servers/s until all
+ * ACTIVE; all-in-one unchanged (its broker already paces deliveries).
  */
 const RELAY_DEFER_MS = 100;
 
