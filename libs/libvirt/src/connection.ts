@@ -10,11 +10,16 @@ import {
   VIR_DOMAIN_UNDEFINE_NVRAM,
   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA,
   VIR_UUID_STRING_BUFLEN,
+  stepRef,
   type LibvirtFunctionName,
   type NativeCallResult,
   type NativePointer,
+  type NativeStep,
+  type StepCheck,
+  type StepRef,
+  type StepResult,
 } from './ffi';
-import { LibvirtError, isLibvirtError, libvirtErrorFrom } from './errors';
+import { LibvirtError, libvirtErrorFrom } from './errors';
 
 /** virDomainState, by name. */
 export const DOMAIN_STATES = [
@@ -127,6 +132,78 @@ function cString(bytes: unknown): string {
 function toNumber(value: unknown): number {
   if (typeof value === 'bigint') return Number(value);
   return typeof value === 'number' ? value : 0;
+}
+
+/** What a step was doing, for its error: fixed, or worked out from the steps before it. */
+type Operation = string | ((results: readonly StepResult[]) => string);
+
+/**
+ * The C calls of one operation, run in one round trip to a call thread (CallThreadPool
+ * .sequence): a lookup, the calls on the handle it gave, and the handle's free.
+ */
+class Script {
+  readonly steps: NativeStep[] = [];
+  private readonly operations: Operation[] = [];
+
+  /** Adds a step; returns a reference to its return value (for the steps after it). */
+  add(
+    fn: LibvirtFunctionName | '$takePointerArray',
+    args: unknown[],
+    check: StepCheck,
+    operation: Operation,
+    when: NativeStep['when'] = 'ok',
+  ): StepRef {
+    this.steps.push({ fn, args, check, when });
+    this.operations.push(operation);
+    return stepRef(this.steps.length - 1);
+  }
+
+  /** The error of step `at`, which failed, as a LibvirtError naming its operation. */
+  errorAt(at: number, results: readonly StepResult[]): LibvirtError {
+    const operation = this.operations[at]!;
+    const name = typeof operation === 'string' ? operation : operation(results);
+    return libvirtErrorFrom(results[at]!.error, name);
+  }
+}
+
+/** Steps reading a domain's name and UUID; `read` decodes them from the results. */
+function addIdentity(script: Script, dom: unknown, when?: NativeStep['when']) {
+  const name = script.add('virDomainGetName', [dom], 'null', 'get domain name', when);
+  const uuid = script.add(
+    'virDomainGetUUIDString',
+    [dom, new Uint8Array(VIR_UUID_STRING_BUFLEN)],
+    'negative',
+    'get domain UUID',
+    when,
+  );
+  return {
+    read: (results: readonly StepResult[]): DomainIdentity => ({
+      name: String(results[name.$step]!.ret),
+      uuid: cString(results[uuid.$step]!.args[1]),
+    }),
+  };
+}
+
+/** A step reading a domain's info (virDomainGetInfo); `read` decodes it. */
+function addInfo(script: Script, dom: unknown, when?: NativeStep['when']) {
+  const step = script.add('virDomainGetInfo', [dom, {}], 'negative', 'get domain info', when);
+  return {
+    read: (results: readonly StepResult[]): DomainInfo => {
+      const info = results[step.$step]!.args[1] as Record<string, unknown>;
+      return {
+        state: domainStateName(toNumber(info.state)),
+        maxMemKiB: toNumber(info.maxMem),
+        memKiB: toNumber(info.memory),
+        vcpus: toNumber(info.nrVirtCpu),
+        cpuTimeNs: toNumber(info.cpuTime),
+      };
+    },
+  };
+}
+
+/** Frees the domain handle, whatever failed after it was obtained (not one never obtained). */
+function freeAfter(script: Script, handle: StepRef): void {
+  script.add('virDomainFree', [handle], 'none', 'free domain', 'always');
 }
 
 function describe(ref: DomainRef): string {
@@ -257,47 +334,50 @@ export class LibvirtConnection {
   /** All domains, running or defined, as plain records. Domains that vanish meanwhile are left out. */
   listDomains(): Promise<DomainRecord[]> {
     return this.run(async () => {
-      const listed = await this.invoke(
+      // Two round trips however many domains there are: the list, then every domain's reads.
+      const listing = new Script();
+      const listed = listing.add(
         'virConnectListAllDomains',
         [this.conn, [null], 0],
-        failedIfNegative,
+        'negative',
         'list domains',
       );
-      const arrayPtr = (listed.args[1] as unknown[])[0] ?? null;
-      const taken = await this.pool.call('$takePointerArray', [arrayPtr, listed.ret]);
-      const pointers = taken.ret as NativePointer[];
-      const records = await Promise.all(
-        pointers.map(async (dom) => {
-          try {
-            const [identity, info] = await Promise.all([this.identityOf(dom), this.infoOf(dom)]);
-            return { ...identity, ...info };
-          } catch (err) {
-            if (isLibvirtError(err, 'NoDomain')) return null;
-            throw err;
-          } finally {
-            await this.freeDomain(dom);
-          }
-        }),
-      );
-      return records.filter((r): r is DomainRecord => r !== null);
+      listing.add('$takePointerArray', [stepRef(listed.$step, [1, 0]), listed], 'none', 'take the list');
+      const pointers = (await this.play(listing))[1]!.ret as NativePointer[];
+      if (pointers.length === 0) return [];
+      // Each read runs whatever failed before it (a domain that vanished meanwhile is left out).
+      const reads = new Script();
+      const readers = pointers.map((dom) => {
+        const first = reads.steps.length;
+        const identity = addIdentity(reads, dom, 'always');
+        const info = addInfo(reads, dom, 'always');
+        reads.add('virDomainFree', [dom], 'none', 'free domain', 'always');
+        return { first, last: reads.steps.length - 1, identity, info };
+      });
+      const { results } = await this.pool.sequence(reads.steps);
+      const records: DomainRecord[] = [];
+      for (const { first, last, identity, info } of readers) {
+        // The free (last) is not checked: a failed free leaves nothing to do.
+        const failed = results.slice(first, last).findIndex((r) => r.failed);
+        if (failed < 0) {
+          records.push({ ...identity.read(results), ...info.read(results) });
+          continue;
+        }
+        const err = reads.errorAt(first + failed, results);
+        if (err.kind !== 'NoDomain') throw err;
+      }
+      return records;
     });
   }
 
   /** Defines a persistent domain from XML (virDomainDefineXML) without starting it. */
   define(xml: string): Promise<DomainIdentity> {
     return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virDomainDefineXML',
-        [this.conn, xml],
-        failedIfNull,
-        'define domain',
-      );
-      const dom = ret as NativePointer;
-      try {
-        return await this.identityOf(dom);
-      } finally {
-        await this.freeDomain(dom);
-      }
+      const script = new Script();
+      const dom = script.add('virDomainDefineXML', [this.conn, xml], 'null', 'define domain');
+      const identity = addIdentity(script, dom);
+      freeAfter(script, dom);
+      return identity.read(await this.play(script));
     });
   }
 
@@ -309,54 +389,35 @@ export class LibvirtConnection {
    */
   defineAndStart(xml: string): Promise<DomainRecord> {
     return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virDomainDefineXML',
-        [this.conn, xml],
-        failedIfNull,
-        'define domain',
-      );
-      const dom = ret as NativePointer;
-      try {
-        const identity = await this.identityOf(dom);
-        try {
-          await this.invoke('virDomainCreate', [dom], failedIfNegative, `start domain ${identity.name}`);
-        } catch (startError) {
-          await this.invoke(
-            'virDomainUndefine',
-            [dom],
-            failedIfNegative,
-            'undefine after failed start',
-          ).catch(() => undefined);
-          throw startError;
-        }
-        return { ...identity, ...(await this.infoOf(dom)) };
-      } finally {
-        await this.freeDomain(dom);
-      }
+      const script = new Script();
+      const dom = script.add('virDomainDefineXML', [this.conn, xml], 'null', 'define domain');
+      const identity = addIdentity(script, dom);
+      script.add('virDomainCreate', [dom], 'negative', (results) => {
+        return `start domain ${identity.read(results).name}`;
+      });
+      // Only once something after the define failed: the definition goes again.
+      script.add('virDomainUndefine', [dom], 'none', 'undefine after failed start', 'failed');
+      const info = addInfo(script, dom);
+      freeAfter(script, dom);
+      const results = await this.play(script);
+      return { ...identity.read(results), ...info.read(results) };
     });
   }
 
   /** Creates and starts a transient domain (virDomainCreateXML): it vanishes when stopped. */
   createTransient(xml: string): Promise<DomainIdentity> {
     return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virDomainCreateXML',
-        [this.conn, xml, 0],
-        failedIfNull,
-        'create domain',
-      );
-      const dom = ret as NativePointer;
-      try {
-        return await this.identityOf(dom);
-      } finally {
-        await this.freeDomain(dom);
-      }
+      const script = new Script();
+      const dom = script.add('virDomainCreateXML', [this.conn, xml, 0], 'null', 'create domain');
+      const identity = addIdentity(script, dom);
+      freeAfter(script, dom);
+      return identity.read(await this.play(script));
     });
   }
 
   /** Name and UUID of a domain; rejects with kind 'NoDomain' when there is none. */
   lookup(ref: DomainRef): Promise<DomainIdentity> {
-    return this.withDomain(ref, (dom) => this.identityOf(dom));
+    return this.withDomain(ref, (script, dom) => addIdentity(script, dom).read);
   }
 
   /** Starts a defined domain (virDomainCreate). */
@@ -405,28 +466,27 @@ export class LibvirtConnection {
   }
 
   getInfo(ref: DomainRef): Promise<DomainInfo> {
-    return this.withDomain(ref, (dom) => this.infoOf(dom));
+    return this.withDomain(ref, (script, dom) => addInfo(script, dom).read);
   }
 
   /** Name, UUID and info of one domain, through one lookup. */
   lookupRecord(ref: DomainRef): Promise<DomainRecord> {
-    return this.withDomain(ref, async (dom) => {
-      const [identity, info] = await Promise.all([this.identityOf(dom), this.infoOf(dom)]);
-      return { ...identity, ...info };
+    return this.withDomain(ref, (script, dom) => {
+      const identity = addIdentity(script, dom);
+      const info = addInfo(script, dom);
+      return (results) => ({ ...identity.read(results), ...info.read(results) });
     });
   }
 
   getState(ref: DomainRef): Promise<DomainStateDetail> {
-    return this.withDomain(ref, async (dom) => {
-      const { args } = await this.invoke(
-        'virDomainGetState',
-        [dom, [0], [0], 0],
-        failedIfNegative,
-        'get state',
-      );
-      return {
-        state: domainStateName(toNumber((args[1] as unknown[])[0])),
-        reason: toNumber((args[2] as unknown[])[0]),
+    return this.withDomain(ref, (script, dom) => {
+      const step = script.add('virDomainGetState', [dom, [0], [0], 0], 'negative', 'get state');
+      return (results) => {
+        const { args } = results[step.$step]!;
+        return {
+          state: domainStateName(toNumber((args[1] as unknown[])[0])),
+          reason: toNumber((args[2] as unknown[])[0]),
+        };
       };
     });
   }
@@ -435,23 +495,23 @@ export class LibvirtConnection {
   getXml(ref: DomainRef, options: GetXmlOptions = {}): Promise<string> {
     const flags =
       (options.secure ? VIR_DOMAIN_XML_SECURE : 0) | (options.inactive ? VIR_DOMAIN_XML_INACTIVE : 0);
-    return this.withDomain(ref, async (dom) => {
-      const { ret } = await this.invoke('virDomainGetXMLDesc', [dom, flags], failedIfNull, 'get XML');
-      return String(ret);
+    return this.withDomain(ref, (script, dom) => {
+      const step = script.add('virDomainGetXMLDesc', [dom, flags], 'null', 'get XML');
+      return (results) => String(results[step.$step]!.ret);
     });
   }
 
   isActive(ref: DomainRef): Promise<boolean> {
-    return this.withDomain(ref, async (dom) => {
-      const { ret } = await this.invoke('virDomainIsActive', [dom], failedIfNegative, 'check active');
-      return ret === 1;
+    return this.withDomain(ref, (script, dom) => {
+      const step = script.add('virDomainIsActive', [dom], 'negative', 'check active');
+      return (results) => results[step.$step]!.ret === 1;
     });
   }
 
   isPersistent(ref: DomainRef): Promise<boolean> {
-    return this.withDomain(ref, async (dom) => {
-      const { ret } = await this.invoke('virDomainIsPersistent', [dom], failedIfNegative, 'check persistent');
-      return ret === 1;
+    return this.withDomain(ref, (script, dom) => {
+      const step = script.add('virDomainIsPersistent', [dom], 'negative', 'check persistent');
+      return (results) => results[step.$step]!.ret === 1;
     });
   }
 
@@ -577,29 +637,36 @@ export class LibvirtConnection {
     return running;
   }
 
-  private withDomain<T>(ref: DomainRef, use: (dom: NativePointer) => Promise<T>): Promise<T> {
+  /**
+   * Runs one operation on a domain in one round trip: its lookup, the steps `use` adds on the
+   * handle, and the handle's free. `use` returns how to read its answer from the results.
+   */
+  private withDomain<T>(
+    ref: DomainRef,
+    use: (script: Script, dom: StepRef) => (results: readonly StepResult[]) => T,
+  ): Promise<T> {
     return this.run(async () => {
-      const { ret } =
+      const script = new Script();
+      const dom =
         'uuid' in ref
-          ? await this.invoke(
+          ? script.add(
               'virDomainLookupByUUIDString',
               [this.conn, ref.uuid],
-              failedIfNull,
+              'null',
               `look up ${describe(ref)}`,
             )
-          : await this.invoke(
-              'virDomainLookupByName',
-              [this.conn, ref.name],
-              failedIfNull,
-              `look up ${describe(ref)}`,
-            );
-      const dom = ret as NativePointer;
-      try {
-        return await use(dom);
-      } finally {
-        await this.freeDomain(dom);
-      }
+          : script.add('virDomainLookupByName', [this.conn, ref.name], 'null', `look up ${describe(ref)}`);
+      const read = use(script, dom);
+      freeAfter(script, dom);
+      return read(await this.play(script));
     });
+  }
+
+  /** Runs a script; throws the error of its first failed step. */
+  private async play(script: Script): Promise<StepResult[]> {
+    const { results, failedAt } = await this.pool.sequence(script.steps);
+    if (failedAt >= 0) throw script.errorAt(failedAt, results);
+    return results;
   }
 
   private withNetwork<T>(name: string, use: (net: NativePointer) => Promise<T>): Promise<T> {
@@ -620,38 +687,9 @@ export class LibvirtConnection {
   }
 
   private domainOp(ref: DomainRef, fn: LibvirtFunctionName, extra: unknown[], verb: string): Promise<void> {
-    return this.withDomain(ref, async (dom) => {
-      await this.invoke(fn, [dom, ...extra], failedIfNegative, `${verb} domain ${describe(ref)}`);
+    return this.withDomain(ref, (script, dom) => {
+      script.add(fn, [dom, ...extra], 'negative', `${verb} domain ${describe(ref)}`);
+      return () => undefined;
     });
-  }
-
-  private async identityOf(dom: NativePointer): Promise<DomainIdentity> {
-    const [name, uuid] = await Promise.all([
-      this.invoke('virDomainGetName', [dom], failedIfNull, 'get domain name'),
-      this.invoke(
-        'virDomainGetUUIDString',
-        [dom, new Uint8Array(VIR_UUID_STRING_BUFLEN)],
-        failedIfNegative,
-        'get domain UUID',
-      ),
-    ]);
-    return { name: String(name.ret), uuid: cString(uuid.args[1]) };
-  }
-
-  private async infoOf(dom: NativePointer): Promise<DomainInfo> {
-    const { args } = await this.invoke('virDomainGetInfo', [dom, {}], failedIfNegative, 'get domain info');
-    const info = args[1] as Record<string, unknown>;
-    return {
-      state: domainStateName(toNumber(info.state)),
-      maxMemKiB: toNumber(info.maxMem),
-      memKiB: toNumber(info.memory),
-      vcpus: toNumber(info.nrVirtCpu),
-      cpuTimeNs: toNumber(info.cpuTime),
-    };
-  }
-
-  /** virDomainFree never talks to the hypervisor, but it runs on a call thread like the rest. */
-  private async freeDomain(dom: NativePointer): Promise<void> {
-    await this.pool.call('virDomainFree', [dom]);
   }
 }

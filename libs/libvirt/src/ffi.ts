@@ -177,13 +177,63 @@ export interface NativeCallResult {
   threadId: number;
 }
 
-interface Pending {
-  id: number;
-  fn: string;
-  args: unknown[];
-  resolve: (result: NativeCallResult) => void;
-  reject: (err: Error) => void;
+/** Which return values mean a step failed: NULL (a handle), negative (a status), or none. */
+export type StepCheck = 'null' | 'negative' | 'none';
+
+/**
+ * An argument that names an earlier step's result: its return value, or with `path`, a value
+ * in its arguments after the call (an `_Out_` parameter).
+ */
+export interface StepRef {
+  $step: number;
+  path?: readonly number[];
 }
+
+/** The return value of step `step` (or, with a path, an output in its arguments). */
+export function stepRef(step: number, path?: readonly number[]): StepRef {
+  return path === undefined ? { $step: step } : { $step: step, path };
+}
+
+/** One C call of a sequence (CallThreadPool.sequence). */
+export interface NativeStep {
+  fn: LibvirtFunctionName | '$takePointerArray';
+  args: unknown[];
+  check: StepCheck;
+  /**
+   * 'ok' (the default): only while no 'ok' step before it has failed. 'always': whatever
+   * failed before (frees). 'failed': only once an 'ok' step has failed (undoing what the
+   * steps before did). Every way, only if each step it names ran and succeeded.
+   */
+  when?: 'ok' | 'always' | 'failed';
+}
+
+/** What became of one step of a sequence. */
+export interface StepResult {
+  /** False when its `when` or a failed step it names kept it from running. */
+  ran: boolean;
+  /** It ran and its check says it failed (or koffi refused its arguments). */
+  failed: boolean;
+  ret: unknown;
+  args: unknown[];
+  error: RawLibvirtError | null;
+}
+
+export interface NativeSequenceResult {
+  results: StepResult[];
+  /** The first 'ok' step that failed, or -1. */
+  failedAt: number;
+  threadId: number;
+}
+
+type Pending = {
+  id: number;
+  reject: (err: Error) => void;
+  /** Called once it is resolved or rejected (close() waits for that). */
+  settled?: () => void;
+} & (
+  | { fn: string; args: unknown[]; resolve: (result: NativeCallResult) => void }
+  | { steps: NativeStep[]; resolve: (result: NativeSequenceResult) => void }
+);
 
 interface Lane {
   worker: Worker;
@@ -199,6 +249,7 @@ type LaneMessage =
       error: RawLibvirtError | null;
       threadId: number;
     }
+  | ({ type: 'sequence'; id: number } & NativeSequenceResult)
   | { type: 'failure'; id: number; message: string };
 
 export interface CallThreadPoolOptions {
@@ -243,6 +294,19 @@ export class CallThreadPool {
     });
   }
 
+  /**
+   * Runs `steps` in order on one call thread, in one round trip (an operation's lookup, calls
+   * and free). Rejects only if the thread itself failed; the steps' own failures are in the
+   * result.
+   */
+  sequence(steps: NativeStep[]): Promise<NativeSequenceResult> {
+    if (this.closed) return Promise.reject(new Error('libvirt call threads are shut down'));
+    return new Promise<NativeSequenceResult>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, steps, resolve, reject });
+      this.pump();
+    });
+  }
+
   /** Waits for queued and running calls to finish, then stops the threads. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -251,15 +315,7 @@ export class CallThreadPool {
       [...this.queue, ...this.lanes.flatMap((l) => (l.busy ? [l.busy] : []))].map(
         (p) =>
           new Promise<void>((done) => {
-            const { resolve, reject } = p;
-            p.resolve = (r) => {
-              resolve(r);
-              done();
-            };
-            p.reject = (e) => {
-              reject(e);
-              done();
-            };
+            p.settled = done;
           }),
       ),
     );
@@ -274,7 +330,9 @@ export class CallThreadPool {
       if (!lane) return;
       const next = this.queue.shift()!;
       lane.busy = next;
-      lane.worker.postMessage({ id: next.id, fn: next.fn, args: next.args });
+      lane.worker.postMessage(
+        'steps' in next ? { id: next.id, steps: next.steps } : { id: next.id, fn: next.fn, args: next.args },
+      );
     }
   }
 
@@ -285,11 +343,16 @@ export class CallThreadPool {
       const pending = lane.busy;
       if (!pending || pending.id !== msg.id) return;
       lane.busy = null;
-      if (msg.type === 'result') {
+      if (msg.type === 'result' && 'fn' in pending) {
         pending.resolve({ ret: msg.ret, args: msg.args, error: msg.error, threadId: msg.threadId });
+      } else if (msg.type === 'sequence' && 'steps' in pending) {
+        pending.resolve({ results: msg.results, failedAt: msg.failedAt, threadId: msg.threadId });
+      } else if (msg.type !== 'failure') {
+        pending.reject(new LibvirtError({ code: -1, domain: 0, message: `unexpected ${msg.type} answer` }));
       } else {
         pending.reject(new LibvirtError({ code: -1, domain: 0, message: msg.message }));
       }
+      pending.settled?.();
       this.pump();
     });
     const fail = (err: Error) => {
@@ -300,6 +363,7 @@ export class CallThreadPool {
       pending?.reject(
         new LibvirtError({ code: -1, domain: 0, message: `libvirt call thread failed: ${err.message}` }),
       );
+      pending?.settled?.();
       if (!this.closed) this.pump();
     };
     worker.on('error', fail);
