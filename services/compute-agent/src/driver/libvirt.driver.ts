@@ -444,10 +444,13 @@ export class LibvirtDriver implements HypervisorDriver {
     return join(this.dir(instanceId), 'console.log');
   }
 
-  /** test:///default only: a line marking what the agent did, since no guest writes there. */
-  private async note(instanceId: string, event: string): Promise<void> {
+  /**
+   * test:///default only: a line marking what the agent did, since no guest writes there.
+   * `dirMade`: the instance's directory was just made (spawn), so it is not made again.
+   */
+  private async note(instanceId: string, event: string, dirMade = false): Promise<void> {
     if (!this.testHypervisor) return;
-    await mkdir(this.dir(instanceId), { recursive: true });
+    if (!dirMade) await mkdir(this.dir(instanceId), { recursive: true });
     await appendFile(
       this.consolePath(instanceId),
       `[strato compute-agent ${new Date().toISOString()}] ${event} (libvirt test driver: no guest OS runs, so there is no guest console output)\n`,
@@ -565,7 +568,7 @@ export class LibvirtDriver implements HypervisorDriver {
       const definition = xml!;
       const started = await this.libvirt((c) => c.defineAndStart(definition), false);
       this.owned?.add(spec.instanceId);
-      await this.note(spec.instanceId, `guest ${domainName(spec.instanceId)} defined and started`);
+      await this.note(spec.instanceId, `guest ${domainName(spec.instanceId)} defined and started`, true);
       return this.info(spec.instanceId, started);
     } catch (err) {
       const failure = explainSpawnFailure(spec, toAppError(err, `spawn ${spec.instanceId}`));
