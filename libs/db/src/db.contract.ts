@@ -3,7 +3,9 @@ import {
   EntitySchema,
   deleteStatement,
   insertStatement,
+  propertyRow,
   rowMapper,
+  selectProperties,
   updateStatement,
   Table,
   inTransaction,
@@ -185,6 +187,35 @@ export function databaseContract(
         .find({ where: [{ name: 'u1' }, { name: 'u2' }], order: { seq: 'ASC' } });
       expect(raw.map(map)).toEqual(hydrated);
       expect(hydrated[0]).toMatchObject({ meta: { "o'k": '1' }, done: true, size: 1 });
+    });
+
+    it('selects rows under their property names and finishes them as typeorm hydrates them', async () => {
+      const rows = [
+        { name: 'p1', tags: ['x', '"y"'], meta: null, done: false, size: 0 },
+        { name: 'p2', tags: [], meta: { "o'k": '1' }, done: true, size: -7 },
+      ];
+      const [insert, values] = insertStatement(ds, itemEntity, rows);
+      await ds.query(insert, values);
+      const qb = selectProperties(
+        ds.getRepository(itemEntity).createQueryBuilder('it'),
+        ds,
+        itemEntity,
+        'it',
+      );
+      const raw = await qb
+        .where('it.name IN (:...names)', { names: ['p1', 'p2'] })
+        .orderBy('it.seq', 'ASC')
+        .getRawMany<Record<string, unknown>>();
+      expect(Object.keys(raw[0]!).sort()).toEqual(['done', 'meta', 'name', 'seq', 'size', 'tags']);
+      const hydrated = await ds
+        .getRepository(itemEntity)
+        .find({ where: [{ name: 'p1' }, { name: 'p2' }], order: { seq: 'ASC' } });
+      const finish = propertyRow(ds, itemEntity);
+      const finished = raw.map((r) => finish(r));
+      expect(finished).toEqual(hydrated);
+      // In place: the row handed in is the row handed back.
+      expect(finished[1]).toBe(raw[1]);
+      expect(finished.map(({ seq: _seq, ...rest }) => rest)).toEqual(rows);
     });
 
     it('deletes by a list of keys, and nothing else', async () => {

@@ -105,7 +105,14 @@ export function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Prom
   return run;
 }
 
-export { deleteStatement, insertStatement, rowMapper, updateStatement } from './statements';
+export {
+  deleteStatement,
+  insertStatement,
+  propertyRow,
+  rowMapper,
+  selectProperties,
+  updateStatement,
+} from './statements';
 export {
   inlineParameters,
   oneTripTransaction,

@@ -6,7 +6,7 @@
  * driver's own persistence rules (simple-json, booleans, dates), always as parameters, and
  * come back converted the way the entity declares them.
  */
-import type { DataSource, EntityMetadata, EntityTarget, ObjectLiteral } from 'typeorm';
+import type { DataSource, EntityMetadata, EntityTarget, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 interface Plan {
   table: string;
@@ -162,5 +162,46 @@ export function rowMapper<T extends ObjectLiteral>(
       else row[c.property] = v;
     }
     return row as T;
+  };
+}
+
+/**
+ * Makes `qb` select every column of the entity under `alias` named after its property
+ * (`alias.column AS "property"`), so that its getRawMany rows already carry the entity's
+ * shape; propertyRow() then finishes each row in place. For lists: measured on 100 instances
+ * of 39 columns, the pair takes 1.4 µs a row where rowMapper's copy into a new object, key by
+ * key, takes 4.5 (and leaves one object less per row to collect).
+ */
+export function selectProperties<Q extends SelectQueryBuilder<ObjectLiteral>>(
+  qb: Q,
+  ds: DataSource,
+  target: EntityTarget<ObjectLiteral>,
+  alias: string,
+): Q {
+  qb.select([]);
+  for (const c of planFor(ds, target).all) qb.addSelect(`${alias}.${c.propertyName}`, c.propertyName);
+  return qb;
+}
+
+/**
+ * A function finishing, in place, a raw row selected with selectProperties() into the entity:
+ * JSON columns parsed, booleans from SQLite's 0/1. The other columns are left as the driver
+ * gave them (every selected column is in the row, NULL as null), as rowMapper leaves them.
+ */
+export function propertyRow<T extends ObjectLiteral>(
+  ds: DataSource,
+  target: EntityTarget<T>,
+): (raw: Record<string, unknown>) => T {
+  const converted = planFor(ds, target)
+    .all.filter((c) => c.type === 'simple-json' || c.type === 'boolean')
+    .map((c) => ({ property: c.propertyName, json: c.type === 'simple-json' }));
+  return (raw) => {
+    for (const c of converted) {
+      const v = raw[c.property];
+      if (v === null || v === undefined) raw[c.property] = null;
+      else if (c.json) raw[c.property] = typeof v === 'string' ? (JSON.parse(v) as unknown) : v;
+      else raw[c.property] = v === true || v === 1 || v === '1';
+    }
+    return raw as T;
   };
 }

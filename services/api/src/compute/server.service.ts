@@ -11,7 +11,8 @@ import {
   insertStatement,
   oneTripTransaction,
   pipelinedTransaction,
-  rowMapper,
+  propertyRow,
+  selectProperties,
   type DataSource,
   type EntityManager,
 } from '@strato/db';
@@ -568,7 +569,7 @@ export class ServerService {
     }
     const out: InstanceRow[] = [];
     for (;;) {
-      const qb = repo.createQueryBuilder('i');
+      const qb = selectProperties(repo.createQueryBuilder('i'), this.deps.db, InstanceEntity, 'i');
       if (q.changesSince === null) qb.andWhere('i.deleted = :deleted', { deleted: false });
       else qb.andWhere('i.updatedAt >= :since', { since: q.changesSince });
       if (q.changesBefore !== null) qb.andWhere('i.updatedAt <= :before', { before: q.changesBefore });
@@ -591,9 +592,12 @@ export class ServerService {
 
   private rawMapper: ((raw: Record<string, unknown>) => InstanceRow) | null = null;
 
-  /** Rows of a list straight from the raw result: the ORM's hydration cost more than the query. */
+  /**
+   * Rows of a list straight from the raw result, selected under the entity's property names
+   * and finished in place: the ORM's hydration cost more than the query.
+   */
   private instanceFromRaw(): (raw: Record<string, unknown>) => InstanceRow {
-    return (this.rawMapper ??= rowMapper(this.deps.db, InstanceEntity, 'i_'));
+    return (this.rawMapper ??= propertyRow(this.deps.db, InstanceEntity));
   }
 
   async update(
