@@ -234,6 +234,48 @@ describe('ComputeManager', () => {
     expect(await manager.syncPowerStates()).toBe(0); // reported once
   });
 
+  it('does not take a guest built while the host was being listed for one that vanished', async () => {
+    const req = buildRequest();
+    // libvirt's answer is from before the build made the guest; it arrives after the build ended.
+    let answer!: () => void;
+    const listed = driver.list();
+    jest.spyOn(driver, 'list').mockImplementationOnce(async () => {
+      const guests = await listed;
+      await new Promise<void>((r) => (answer = r));
+      return guests;
+    });
+    const sync = manager.syncPowerStates();
+    await manager.build(req);
+    await new Promise((r) => setImmediate(r)); // the build's lock is let go
+    answer();
+    expect(await sync).toBe(0);
+    expect(outbox.states(req.instance_id)).toEqual(['building/spawning/0', 'active/-/1']);
+    // The next look judges it on what libvirt says then: there, and running.
+    expect(await manager.syncPowerStates()).toBe(0);
+    await driver.destroy(req.instance_id);
+    expect(await manager.syncPowerStates()).toBe(1);
+    expect(outbox.events.at(-1)).toMatchObject({ fault: { message: expect.stringContaining('vanished') } });
+  });
+
+  it('does not report a power state read before an operation on the guest ended', async () => {
+    const req = buildRequest();
+    await manager.build(req);
+    await manager.stop(req.instance_id);
+    let answer!: () => void;
+    const stale = driver.list(); // shut off, as read before the start below
+    jest.spyOn(driver, 'list').mockImplementationOnce(async () => {
+      const guests = await stale;
+      await new Promise<void>((r) => (answer = r));
+      return guests;
+    });
+    const sync = manager.syncPowerStates();
+    await manager.start(req.instance_id);
+    await new Promise((r) => setImmediate(r));
+    answer();
+    expect(await sync).toBe(0);
+    expect(outbox.states(req.instance_id).at(-1)).toBe('active/-/1');
+  });
+
   it('checks only the guest a lifecycle event names, without listing the host', async () => {
     const [a, b] = [buildRequest(), buildRequest()];
     await manager.build(a);

@@ -74,6 +74,11 @@ export class ComputeManager {
   private readonly attempts = new Map<string, number>();
   /** Last occurred_at sent (ms): events of one burst get distinct, increasing times. */
   private clock = 0;
+  /** Operations ended so far; `ended` maps a guest to the count when its last one ended. */
+  private operationsEnded = 0;
+  private readonly ended = new Map<string, number>();
+  /** The counts at which the power syncs under way began to read. */
+  private readonly looking: number[] = [];
 
   constructor(
     private readonly deps: {
@@ -97,6 +102,7 @@ export class ComputeManager {
     const tail = run.catch(() => undefined);
     this.locks.set(instanceId, tail);
     void tail.then(() => {
+      this.ended.set(instanceId, ++this.operationsEnded);
       if (this.locks.get(instanceId) === tail) this.locks.delete(instanceId);
     });
     return run;
@@ -354,31 +360,57 @@ export class ComputeManager {
    * lifecycle event names it) instead of listing them all: a host's every event would
    * otherwise cost a call per guest it runs.
    */
-  async syncPowerStates(only?: string): Promise<number> {
+  syncPowerStates(only?: string): Promise<number> {
     if (only !== undefined) return this.syncOne(only);
-    const guests = await this.deps.driver.list();
-    const seen = new Set<string>();
-    let changed = 0;
-    for (const g of guests) {
-      seen.add(g.instanceId);
-      changed += await this.compare(g.instanceId, g.powerState);
-    }
-    for (const id of [...this.known.keys()]) {
-      if (!seen.has(id)) changed += await this.compare(id, null);
-    }
-    return changed;
+    return this.look(async (since) => {
+      const guests = await this.deps.driver.list();
+      const seen = new Set<string>();
+      let changed = 0;
+      for (const g of guests) {
+        seen.add(g.instanceId);
+        changed += await this.compare(g.instanceId, g.powerState, since);
+      }
+      for (const id of [...this.known.keys()]) {
+        if (!seen.has(id)) changed += await this.compare(id, null, since);
+      }
+      return changed;
+    });
   }
 
-  private async syncOne(instanceId: string): Promise<number> {
+  private syncOne(instanceId: string): Promise<number> {
     // An operation under way reports this guest itself (its own start or stop raised the event).
-    if (this.busy(instanceId)) return 0;
-    const info = await this.current(instanceId);
-    return this.compare(instanceId, info?.powerState ?? null);
+    if (this.busy(instanceId)) return Promise.resolve(0);
+    return this.look(async (since) => {
+      const info = await this.current(instanceId);
+      return this.compare(instanceId, info?.powerState ?? null, since);
+    });
   }
 
-  /** Reports a guest whose power state differs from the one last reported; null: it is gone. */
-  private async compare(instanceId: string, powerState: PowerState | null): Promise<number> {
-    if (this.busy(instanceId)) return 0;
+  /**
+   * Runs a power sync that reads libvirt now. What libvirt answers is as of some moment of the
+   * call: a guest whose operation ended after the call began (a build done meanwhile, not
+   * listed yet; a start done after its state was read) is judged at the next sync instead.
+   */
+  private async look<T>(sync: (since: number) => Promise<T>): Promise<T> {
+    const since = this.operationsEnded;
+    this.looking.push(since);
+    try {
+      return await sync(since);
+    } finally {
+      this.looking.splice(this.looking.indexOf(since), 1);
+      // Forget the ends that no sync under way, nor any to come, could hold a guest back for.
+      const oldest = Math.min(this.operationsEnded, ...this.looking);
+      for (const [id, at] of this.ended) if (at <= oldest) this.ended.delete(id);
+    }
+  }
+
+  /**
+   * Reports a guest whose power state differs from the one last reported; null: it is gone.
+   * `since`: the count of ended operations when the state was read; a guest whose operation
+   * ended after that was read before it and is left alone.
+   */
+  private async compare(instanceId: string, powerState: PowerState | null, since: number): Promise<number> {
+    if (this.busy(instanceId) || (this.ended.get(instanceId) ?? 0) > since) return 0;
     const before = this.known.get(instanceId);
     if (powerState === null) {
       if (before === undefined) return 0; // never ours to report, or already reported gone
