@@ -196,6 +196,7 @@ export function stepRef(step: number, path?: readonly number[]): StepRef {
 
 /** One C call of a sequence (CallThreadPool.sequence). */
 export interface NativeStep {
+  /** A libvirt function, or '$takePointerArray' (array, count): decodes and frees an array libvirt allocated. */
   fn: LibvirtFunctionName | '$takePointerArray';
   args: unknown[];
   check: StepCheck;
@@ -286,7 +287,7 @@ export class CallThreadPool {
   }
 
   /** Runs `fn(...args)` on a call thread. Rejects only if the thread itself failed. */
-  call(fn: LibvirtFunctionName | '$takePointerArray', args: unknown[]): Promise<NativeCallResult> {
+  call(fn: LibvirtFunctionName, args: unknown[]): Promise<NativeCallResult> {
     if (this.closed) return Promise.reject(new Error('libvirt call threads are shut down'));
     return new Promise<NativeCallResult>((resolve, reject) => {
       this.queue.push({ id: this.nextId++, fn, args, resolve, reject });

@@ -112,11 +112,6 @@ parentPort.on('message', (msg) => {
     return;
   }
   try {
-    if (fn === '$takePointerArray') {
-      const ret = takePointerArray(args[0], args[1]);
-      parentPort.postMessage({ type: 'result', id, ret, args: [], error: null, threadId });
-      return;
-    }
     const ret = native.fn(fn).apply(null, args);
     const error = native.takeLastError();
     parentPort.postMessage({ type: 'result', id, ret, args, error, threadId });
