@@ -196,7 +196,7 @@ export function stepRef(step: number, path?: readonly number[]): StepRef {
 
 /** One C call of a sequence (CallThreadPool.sequence). */
 export interface NativeStep {
-  /** A libvirt function, or '$takePointerArray' (array, count): decodes and frees an array libvirt allocated. */
+  /** A libvirt function, or '$takePointerArray' (array, count): decodes and frees a libvirt array. */
   fn: LibvirtFunctionName | '$takePointerArray';
   args: unknown[];
   check: StepCheck;
