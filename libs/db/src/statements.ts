@@ -138,18 +138,17 @@ export function deleteStatement<T extends ObjectLiteral>(
 }
 
 /**
- * A function turning a raw result row (columns by their database names, each prefixed with
- * `prefix`, as a query builder's getRawMany writes `alias_column`) into the entity: JSON
- * columns parsed, booleans from SQLite's 0/1, NULL as null, anything else as the driver gives it.
+ * A function turning a raw result row (columns by their database names, as `SELECT *` or
+ * `RETURNING *` give them) into the entity: JSON columns parsed, booleans from SQLite's 0/1,
+ * NULL as null, anything else as the driver gives it.
  */
 export function rowMapper<T extends ObjectLiteral>(
   ds: DataSource,
   target: EntityTarget<T>,
-  prefix = '',
 ): (raw: Record<string, unknown>) => T {
   const columns = planFor(ds, target).all.map((c) => ({
     property: c.propertyName,
-    key: `${prefix}${c.databaseName}`,
+    key: c.databaseName,
     kind: c.type === 'simple-json' ? 'json' : c.type === 'boolean' ? 'boolean' : 'plain',
   }));
   return (raw) => {
