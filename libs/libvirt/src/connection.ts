@@ -12,7 +12,6 @@ import {
   VIR_UUID_STRING_BUFLEN,
   stepRef,
   type LibvirtFunctionName,
-  type NativeCallResult,
   type NativePointer,
   type NativeStep,
   type StepCheck,
@@ -116,9 +115,6 @@ export interface UndefineOptions {
 const VIR_DOMAIN_XML_SECURE = 1;
 const VIR_DOMAIN_XML_INACTIVE = 2;
 
-const failedIfNegative = (ret: unknown) => typeof ret !== 'number' || ret < 0;
-const failedIfNull = (ret: unknown) => ret === null || ret === undefined;
-
 function formatVersion(n: number): string {
   return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`;
 }
@@ -201,9 +197,9 @@ function addInfo(script: Script, dom: unknown, when?: NativeStep['when']) {
   };
 }
 
-/** Frees the domain handle, whatever failed after it was obtained (not one never obtained). */
-function freeAfter(script: Script, handle: StepRef): void {
-  script.add('virDomainFree', [handle], 'none', 'free domain', 'always');
+/** Frees a handle, whatever failed after it was obtained (not one never obtained). */
+function freeAfter(script: Script, free: 'virDomainFree' | 'virNetworkFree', handle: StepRef): void {
+  script.add(free, [handle], 'none', free, 'always');
 }
 
 function describe(ref: DomainRef): string {
@@ -225,9 +221,9 @@ export class LibvirtConnection {
     const pool = new CallThreadPool({ threads: options.threads });
     try {
       const fn = options.readOnly ? 'virConnectOpenReadOnly' : 'virConnectOpen';
-      const result = await pool.call(fn, [uri]);
-      if (typeof result.ret !== 'bigint') {
-        const raw = result.error ?? { code: 5, domain: 0, message: 'failed to connect to the hypervisor' };
+      const [result] = (await pool.sequence([{ fn, args: [uri], check: 'null' }])).results;
+      if (typeof result?.ret !== 'bigint') {
+        const raw = result?.error ?? { code: 5, domain: 0, message: 'failed to connect to the hypervisor' };
         const cause = new LibvirtError(raw);
         // A failed open is a connection failure, whatever driver-specific code libvirt chose.
         const kind = cause.kind === 'AccessDenied' ? 'AccessDenied' : 'ConnectionFailed';
@@ -245,7 +241,7 @@ export class LibvirtConnection {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.inFlight]);
       try {
-        await this.pool.call('virConnectClose', [this.conn]);
+        await this.pool.sequence([{ fn: 'virConnectClose', args: [this.conn], check: 'none' }]);
       } finally {
         await this.pool.close();
       }
@@ -260,72 +256,59 @@ export class LibvirtConnection {
   // ---- host -------------------------------------------------------------------------------
 
   hostname(): Promise<string> {
-    return this.run(async () => {
-      const { ret } = await this.invoke('virConnectGetHostname', [this.conn], failedIfNull, 'get hostname');
-      return String(ret);
+    return this.runScript((script) => {
+      const step = script.add('virConnectGetHostname', [this.conn], 'null', 'get hostname');
+      return (results) => String(results[step.$step]!.ret);
     });
   }
 
   nodeInfo(): Promise<NodeInfo> {
-    return this.run(async () => {
-      const { args } = await this.invoke(
-        'virNodeGetInfo',
-        [this.conn, {}],
-        failedIfNegative,
-        'get node info',
-      );
-      const info = args[1] as Record<string, unknown>;
-      return {
-        model: typeof info.model === 'string' ? info.model : '',
-        cpus: toNumber(info.cpus),
-        memoryKiB: toNumber(info.memory),
-        mhz: toNumber(info.mhz),
-        numaNodes: toNumber(info.nodes),
-        sockets: toNumber(info.sockets),
-        cores: toNumber(info.cores),
-        threads: toNumber(info.threads),
+    return this.runScript((script) => {
+      const step = script.add('virNodeGetInfo', [this.conn, {}], 'negative', 'get node info');
+      return (results) => {
+        const info = results[step.$step]!.args[1] as Record<string, unknown>;
+        return {
+          model: typeof info.model === 'string' ? info.model : '',
+          cpus: toNumber(info.cpus),
+          memoryKiB: toNumber(info.memory),
+          mhz: toNumber(info.mhz),
+          numaNodes: toNumber(info.nodes),
+          sockets: toNumber(info.sockets),
+          cores: toNumber(info.cores),
+          threads: toNumber(info.threads),
+        };
       };
     });
   }
 
   version(): Promise<LibvirtVersion> {
-    return this.run(async () => {
-      const [hv, lib, type] = await Promise.all([
-        this.invoke('virConnectGetVersion', [this.conn, [0]], failedIfNegative, 'get hypervisor version'),
-        this.invoke('virConnectGetLibVersion', [this.conn, [0]], failedIfNegative, 'get library version'),
-        this.invoke('virConnectGetType', [this.conn], failedIfNull, 'get driver type'),
-      ]);
-      return {
-        driver: String(type.ret),
-        hypervisor: formatVersion(toNumber((hv.args[1] as unknown[])[0])),
-        library: formatVersion(toNumber((lib.args[1] as unknown[])[0])),
-      };
+    return this.runScript((script) => {
+      const hv = script.add('virConnectGetVersion', [this.conn, [0]], 'negative', 'get hypervisor version');
+      const lib = script.add('virConnectGetLibVersion', [this.conn, [0]], 'negative', 'get library version');
+      const type = script.add('virConnectGetType', [this.conn], 'null', 'get driver type');
+      const out = (results: readonly StepResult[], ref: StepRef) =>
+        toNumber((results[ref.$step]!.args[1] as unknown[])[0]);
+      return (results) => ({
+        driver: String(results[type.$step]!.ret),
+        hypervisor: formatVersion(out(results, hv)),
+        library: formatVersion(out(results, lib)),
+      });
     });
   }
 
   /** The host capabilities XML (virConnectGetCapabilities). */
   capabilities(): Promise<string> {
-    return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virConnectGetCapabilities',
-        [this.conn],
-        failedIfNull,
-        'get capabilities',
-      );
-      return String(ret);
+    return this.runScript((script) => {
+      const step = script.add('virConnectGetCapabilities', [this.conn], 'null', 'get capabilities');
+      return (results) => String(results[step.$step]!.ret);
     });
   }
 
   /** True while the connection (e.g. to libvirtd) is usable. */
   isAlive(): Promise<boolean> {
-    return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virConnectIsAlive',
-        [this.conn],
-        failedIfNegative,
-        'check connection',
-      );
-      return ret === 1;
+    return this.runScript((script) => {
+      const step = script.add('virConnectIsAlive', [this.conn], 'negative', 'check connection');
+      return (results) => results[step.$step]!.ret === 1;
     });
   }
 
@@ -376,7 +359,7 @@ export class LibvirtConnection {
       const script = new Script();
       const dom = script.add('virDomainDefineXML', [this.conn, xml], 'null', 'define domain');
       const identity = addIdentity(script, dom);
-      freeAfter(script, dom);
+      freeAfter(script, 'virDomainFree', dom);
       return identity.read(await this.play(script));
     });
   }
@@ -398,7 +381,7 @@ export class LibvirtConnection {
       // Only once something after the define failed: the definition goes again.
       script.add('virDomainUndefine', [dom], 'none', 'undefine after failed start', 'failed');
       const info = addInfo(script, dom);
-      freeAfter(script, dom);
+      freeAfter(script, 'virDomainFree', dom);
       const results = await this.play(script);
       return { ...identity.read(results), ...info.read(results) };
     });
@@ -410,7 +393,7 @@ export class LibvirtConnection {
       const script = new Script();
       const dom = script.add('virDomainCreateXML', [this.conn, xml, 0], 'null', 'create domain');
       const identity = addIdentity(script, dom);
-      freeAfter(script, dom);
+      freeAfter(script, 'virDomainFree', dom);
       return identity.read(await this.play(script));
     });
   }
@@ -519,70 +502,61 @@ export class LibvirtConnection {
 
   /** A virtual network's state; rejects with kind 'NoNetwork' when there is none. */
   lookupNetwork(name: string): Promise<NetworkInfo> {
-    return this.withNetwork(name, async (net) => {
-      const [active, autostart] = await Promise.all([
-        this.invoke('virNetworkIsActive', [net], failedIfNegative, `check network ${name}`),
-        this.invoke('virNetworkGetAutostart', [net, [0]], failedIfNegative, `read autostart of ${name}`),
-      ]);
-      return {
+    return this.withNetwork(name, (script, net) => {
+      const active = script.add('virNetworkIsActive', [net], 'negative', `check network ${name}`);
+      const autostart = script.add(
+        'virNetworkGetAutostart',
+        [net, [0]],
+        'negative',
+        `read autostart of ${name}`,
+      );
+      return (results) => ({
         name,
-        active: active.ret === 1,
-        autostart: toNumber((autostart.args[1] as unknown[])[0]) === 1,
-      };
+        active: results[active.$step]!.ret === 1,
+        autostart: toNumber((results[autostart.$step]!.args[1] as unknown[])[0]) === 1,
+      });
     });
   }
 
   /** Defines a persistent network from XML (virNetworkDefineXML) without starting it. */
   defineNetwork(xml: string): Promise<void> {
-    return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virNetworkDefineXML',
-        [this.conn, xml],
-        failedIfNull,
-        'define network',
-      );
-      await this.pool.call('virNetworkFree', [ret]);
+    return this.runScript((script) => {
+      const net = script.add('virNetworkDefineXML', [this.conn, xml], 'null', 'define network');
+      freeAfter(script, 'virNetworkFree', net);
+      return () => undefined;
     });
   }
 
   /** Starts a defined network (virNetworkCreate): bridge, NAT rules, DHCP. */
   startNetwork(name: string): Promise<void> {
-    return this.withNetwork(name, async (net) => {
-      await this.invoke('virNetworkCreate', [net], failedIfNegative, `start network ${name}`);
-    });
+    return this.networkOp(name, 'virNetworkCreate', [], `start network ${name}`);
   }
 
   /** Stops a running network (virNetworkDestroy). */
   stopNetwork(name: string): Promise<void> {
-    return this.withNetwork(name, async (net) => {
-      await this.invoke('virNetworkDestroy', [net], failedIfNegative, `stop network ${name}`);
-    });
+    return this.networkOp(name, 'virNetworkDestroy', [], `stop network ${name}`);
   }
 
   /** Removes a network's persistent definition (virNetworkUndefine). */
   undefineNetwork(name: string): Promise<void> {
-    return this.withNetwork(name, async (net) => {
-      await this.invoke('virNetworkUndefine', [net], failedIfNegative, `undefine network ${name}`);
-    });
+    return this.networkOp(name, 'virNetworkUndefine', [], `undefine network ${name}`);
   }
 
   /** Whether libvirtd starts the network when it starts (virNetworkSetAutostart). */
   setNetworkAutostart(name: string, autostart: boolean): Promise<void> {
-    return this.withNetwork(name, async (net) => {
-      await this.invoke(
-        'virNetworkSetAutostart',
-        [net, autostart ? 1 : 0],
-        failedIfNegative,
-        `set autostart of network ${name}`,
-      );
-    });
+    return this.networkOp(
+      name,
+      'virNetworkSetAutostart',
+      [autostart ? 1 : 0],
+      `set autostart of network ${name}`,
+    );
   }
 
   /** The network XML as libvirt stores it (virNetworkGetXMLDesc). */
   getNetworkXml(name: string): Promise<string> {
-    return this.withNetwork(name, async (net) => {
-      const { ret } = await this.invoke('virNetworkGetXMLDesc', [net, 0], failedIfNull, 'get network XML');
-      return String(ret);
+    return this.withNetwork(name, (script, net) => {
+      const step = script.add('virNetworkGetXMLDesc', [net, 0], 'null', 'get network XML');
+      return (results) => String(results[step.$step]!.ret);
     });
   }
 
@@ -592,30 +566,12 @@ export class LibvirtConnection {
    */
   callThreadId(): Promise<number> {
     return this.run(async () => {
-      const result = await this.invoke(
-        'virConnectIsAlive',
-        [this.conn],
-        failedIfNegative,
-        'check connection',
-      );
-      return result.threadId;
+      const done = await this.pool.sequence([{ fn: 'virConnectIsAlive', args: [this.conn], check: 'none' }]);
+      return done.threadId;
     });
   }
 
   // ---- internals --------------------------------------------------------------------------
-
-  /** Runs one C call on a call thread and throws the thread's libvirt error if it failed. */
-  private invoke(
-    fn: LibvirtFunctionName,
-    args: unknown[],
-    failed: (ret: unknown) => boolean,
-    operation: string,
-  ): Promise<NativeCallResult> {
-    return this.pool.call(fn, args).then((result) => {
-      if (failed(result.ret)) throw libvirtErrorFrom(result.error, operation);
-      return result;
-    });
-  }
 
   /**
    * Runs one public operation (several C calls, domain frees included). close() waits for all
@@ -645,8 +601,7 @@ export class LibvirtConnection {
     ref: DomainRef,
     use: (script: Script, dom: StepRef) => (results: readonly StepResult[]) => T,
   ): Promise<T> {
-    return this.run(async () => {
-      const script = new Script();
+    return this.runScript((script) => {
       const dom =
         'uuid' in ref
           ? script.add(
@@ -657,7 +612,37 @@ export class LibvirtConnection {
             )
           : script.add('virDomainLookupByName', [this.conn, ref.name], 'null', `look up ${describe(ref)}`);
       const read = use(script, dom);
-      freeAfter(script, dom);
+      freeAfter(script, 'virDomainFree', dom);
+      return read;
+    });
+  }
+
+  /** The same for a virtual network, looked up by name. */
+  private withNetwork<T>(
+    name: string,
+    use: (script: Script, net: StepRef) => (results: readonly StepResult[]) => T,
+  ): Promise<T> {
+    return this.runScript((script) => {
+      const net = script.add(
+        'virNetworkLookupByName',
+        [this.conn, name],
+        'null',
+        `look up network ${JSON.stringify(name)}`,
+      );
+      const read = use(script, net);
+      freeAfter(script, 'virNetworkFree', net);
+      return read;
+    });
+  }
+
+  /**
+   * Runs one operation as the script `build` writes, in one round trip; `build` returns how
+   * to read the answer from the results.
+   */
+  private runScript<T>(build: (script: Script) => (results: readonly StepResult[]) => T): Promise<T> {
+    return this.run(async () => {
+      const script = new Script();
+      const read = build(script);
       return read(await this.play(script));
     });
   }
@@ -669,26 +654,21 @@ export class LibvirtConnection {
     return results;
   }
 
-  private withNetwork<T>(name: string, use: (net: NativePointer) => Promise<T>): Promise<T> {
-    return this.run(async () => {
-      const { ret } = await this.invoke(
-        'virNetworkLookupByName',
-        [this.conn, name],
-        failedIfNull,
-        `look up network ${JSON.stringify(name)}`,
-      );
-      const net = ret as NativePointer;
-      try {
-        return await use(net);
-      } finally {
-        await this.pool.call('virNetworkFree', [net]);
-      }
-    });
-  }
-
   private domainOp(ref: DomainRef, fn: LibvirtFunctionName, extra: unknown[], verb: string): Promise<void> {
     return this.withDomain(ref, (script, dom) => {
       script.add(fn, [dom, ...extra], 'negative', `${verb} domain ${describe(ref)}`);
+      return () => undefined;
+    });
+  }
+
+  private networkOp(
+    name: string,
+    fn: LibvirtFunctionName,
+    extra: unknown[],
+    operation: string,
+  ): Promise<void> {
+    return this.withNetwork(name, (script, net) => {
+      script.add(fn, [net, ...extra], 'negative', operation);
       return () => undefined;
     });
   }

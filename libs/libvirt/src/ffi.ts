@@ -165,18 +165,6 @@ export const VIR_DOMAIN_UNDEFINE_NVRAM = 4;
 export const VIR_DOMAIN_EVENT_ID_LIFECYCLE = 0;
 export const VIR_UUID_STRING_BUFLEN = 37;
 
-/** The result of one native call, executed and error-checked on a call thread. */
-export interface NativeCallResult {
-  /** The C return value as koffi converted it (number, string, BigInt pointer or null). */
-  ret: unknown;
-  /** The arguments after the call: `_Out_` parameters hold their outputs. */
-  args: unknown[];
-  /** The thread's libvirt error, read right after the call on the same OS thread. */
-  error: RawLibvirtError | null;
-  /** worker_threads id of the thread that ran the call (never the JS main thread). */
-  threadId: number;
-}
-
 /** Which return values mean a step failed: NULL (a handle), negative (a status), or none. */
 export type StepCheck = 'null' | 'negative' | 'none';
 
@@ -226,15 +214,14 @@ export interface NativeSequenceResult {
   threadId: number;
 }
 
-type Pending = {
+interface Pending {
   id: number;
+  steps: NativeStep[];
+  resolve: (result: NativeSequenceResult) => void;
   reject: (err: Error) => void;
   /** Called once it is resolved or rejected (close() waits for that). */
   settled?: () => void;
-} & (
-  | { fn: string; args: unknown[]; resolve: (result: NativeCallResult) => void }
-  | { steps: NativeStep[]; resolve: (result: NativeSequenceResult) => void }
-);
+}
 
 interface Lane {
   worker: Worker;
@@ -242,14 +229,6 @@ interface Lane {
 }
 
 type LaneMessage =
-  | {
-      type: 'result';
-      id: number;
-      ret: unknown;
-      args: unknown[];
-      error: RawLibvirtError | null;
-      threadId: number;
-    }
   | ({ type: 'sequence'; id: number } & NativeSequenceResult)
   | { type: 'failure'; id: number; message: string };
 
@@ -284,15 +263,6 @@ export class CallThreadPool {
       throw new RangeError(`threads must be an integer between 1 and 64, got ${String(size)}`);
     }
     this.size = size;
-  }
-
-  /** Runs `fn(...args)` on a call thread. Rejects only if the thread itself failed. */
-  call(fn: LibvirtFunctionName, args: unknown[]): Promise<NativeCallResult> {
-    if (this.closed) return Promise.reject(new Error('libvirt call threads are shut down'));
-    return new Promise<NativeCallResult>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, fn, args, resolve, reject });
-      this.pump();
-    });
   }
 
   /**
@@ -331,9 +301,7 @@ export class CallThreadPool {
       if (!lane) return;
       const next = this.queue.shift()!;
       lane.busy = next;
-      lane.worker.postMessage(
-        'steps' in next ? { id: next.id, steps: next.steps } : { id: next.id, fn: next.fn, args: next.args },
-      );
+      lane.worker.postMessage({ id: next.id, steps: next.steps });
     }
   }
 
@@ -344,12 +312,8 @@ export class CallThreadPool {
       const pending = lane.busy;
       if (!pending || pending.id !== msg.id) return;
       lane.busy = null;
-      if (msg.type === 'result' && 'fn' in pending) {
-        pending.resolve({ ret: msg.ret, args: msg.args, error: msg.error, threadId: msg.threadId });
-      } else if (msg.type === 'sequence' && 'steps' in pending) {
+      if (msg.type === 'sequence') {
         pending.resolve({ results: msg.results, failedAt: msg.failedAt, threadId: msg.threadId });
-      } else if (msg.type !== 'failure') {
-        pending.reject(new LibvirtError({ code: -1, domain: 0, message: `unexpected ${msg.type} answer` }));
       } else {
         pending.reject(new LibvirtError({ code: -1, domain: 0, message: msg.message }));
       }

@@ -15,11 +15,12 @@ describe('CallThreadPool.sequence', () => {
 
   beforeAll(async () => {
     pool = new CallThreadPool({ threads: 2 });
-    conn = (await pool.call('virConnectOpen', [TEST_URI])).ret as NativePointer;
+    const opened = await pool.sequence([{ fn: 'virConnectOpen', args: [TEST_URI], check: 'null' }]);
+    conn = opened.results[0]!.ret as NativePointer;
   });
 
   afterAll(async () => {
-    await pool.call('virConnectClose', [conn]);
+    await pool.sequence([{ fn: 'virConnectClose', args: [conn], check: 'none' }]);
     await pool.close();
   });
 

@@ -9,9 +9,9 @@
  * thread and never the JS main thread. Right after the call, on the same OS thread, it reads
  * the thread-local virGetLastError: that is the only place the error is correct.
  *
- * A message is one call ({ id, fn, args }) or a sequence of them ({ id, steps }, see
- * NativeStep in ../ffi.ts): an operation's calls in one round trip, a step's arguments naming
- * the results of earlier steps (the handle a lookup returned) as { $step, path }.
+ * A message is an operation's calls in sequence ({ id, steps }, see NativeStep in ../ffi.ts),
+ * one round trip, a step's arguments naming the results of earlier steps (the handle a lookup
+ * returned) as { $step, path }.
  */
 const { parentPort, workerData, threadId } = require('node:worker_threads');
 const { bindLibvirt } = require('./bind.js');
@@ -100,26 +100,11 @@ function runSteps(steps) {
   return { results, failedAt };
 }
 
-parentPort.on('message', (msg) => {
-  const { id, fn, args, steps } = msg;
+parentPort.on('message', ({ id, steps }) => {
   if (bindFailure !== null) {
     parentPort.postMessage({ type: 'failure', id, message: bindFailure });
     return;
   }
-  if (steps !== undefined) {
-    const { results, failedAt } = runSteps(steps);
-    parentPort.postMessage({ type: 'sequence', id, results, failedAt, threadId });
-    return;
-  }
-  try {
-    const ret = native.fn(fn).apply(null, args);
-    const error = native.takeLastError();
-    parentPort.postMessage({ type: 'result', id, ret, args, error, threadId });
-  } catch (err) {
-    parentPort.postMessage({
-      type: 'failure',
-      id,
-      message: err instanceof Error ? err.message : String(err),
-    });
-  }
+  const { results, failedAt } = runSteps(steps);
+  parentPort.postMessage({ type: 'sequence', id, results, failedAt, threadId });
 });
