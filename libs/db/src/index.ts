@@ -117,6 +117,8 @@ export {
   inlineParameters,
   oneTripTransaction,
   pipelinedTransaction,
+  preparedStatement,
   type PipelinedConnection,
+  type PreparedStatement,
   type Row,
 } from './pipelined';

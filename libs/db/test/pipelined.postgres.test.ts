@@ -3,7 +3,13 @@
  * together, and never hand the pool a connection left inside a transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { oneTripTransaction, openDatabase, pipelinedTransaction, type DataSource } from '../src';
+import {
+  oneTripTransaction,
+  openDatabase,
+  pipelinedTransaction,
+  preparedStatement,
+  type DataSource,
+} from '../src';
 
 const url = process.env.DATABASE_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `t_${randomBytes(6).toString('hex')}`;
@@ -111,5 +117,61 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
       ),
     );
     expect(states.every((s) => s[0]!.xact)).toBe(true);
+  });
+
+  describe('prepared statements', () => {
+    const insert = preparedStatement('test_items_insert', ['text'], 'INSERT INTO items (name) VALUES ($1) RETURNING id');
+    const preparedHere = `SELECT COUNT(*) AS n, SUM(custom_plans) AS custom, SUM(generic_plans) AS generic
+                            FROM pg_prepared_statements WHERE name = 'test_items_insert'`;
+
+    it('runs by name with its values inlined, prepared once per connection', async () => {
+      // Concurrent trips take several pooled connections; each prepares before its first EXECUTE.
+      const trips = await Promise.all(
+        ["it's", 'back\\slash', 'c', 'd', 'e', 'f'].map((name) =>
+          oneTripTransaction(ds, (_, execute) => [execute(insert, [name]), preparedHere]),
+        ),
+      );
+      for (const rows of trips) {
+        // Prepared once on this connection, and run with its generic plan from the first time.
+        expect(rows[1]![0]).toMatchObject({ n: '1', custom: '0' });
+        expect(Number(rows[1]![0]!.generic)).toBeGreaterThanOrEqual(1);
+      }
+      // A connection that prepared it already runs it again without a second PREPARE (which would fail).
+      for (let i = 0; i < 12; i++) {
+        await oneTripTransaction(ds, (_, execute) => [execute(insert, [`again-${i}`])]);
+      }
+      expect((await names()).length).toBe(18);
+      expect(await names()).toEqual(expect.arrayContaining(["it's", 'back\\slash']));
+    });
+
+    it('stays prepared after a trip that rolled back', async () => {
+      await ds.query(`INSERT INTO items (name) VALUES ('taken')`);
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 6 }, () => oneTripTransaction(ds, (_, execute) => [execute(insert, ['taken'])])),
+      );
+      expect(attempts.every((a) => a.status === 'rejected' && /duplicate key/.test(String(a.reason)))).toBe(true);
+      await Promise.all(
+        Array.from({ length: 6 }, (_, i) => oneTripTransaction(ds, (_, execute) => [execute(insert, [`n${i}`])])),
+      );
+      expect((await names()).length).toBe(7);
+    });
+
+    it('runs in the closing trip of a pipelined transaction', async () => {
+      const id = await pipelinedTransaction(
+        ds,
+        () => ['SELECT 1'],
+        async (_rows, conn) => ({ value: null, closing: [conn.execute(insert, ['closing'])] }),
+      );
+      expect(id).toBeNull();
+      expect(await names()).toEqual(['closing']);
+    });
+
+    it('refuses a wrong number of values, and a name taken by other SQL', async () => {
+      await expect(oneTripTransaction(ds, (_, execute) => [execute(insert, ['a', 'b'])])).rejects.toThrow(
+        /takes 1 values, not 2/,
+      );
+      expect(() => preparedStatement('test_items_insert', ['text'], 'SELECT $1')).toThrow(/already/);
+      expect(() => preparedStatement('bad name', [], 'SELECT 1')).toThrow(/not a plain statement name/);
+    });
   });
 });
