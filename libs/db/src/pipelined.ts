@@ -45,7 +45,8 @@ const statementNames = new Map<string, string>();
 export function preparedStatement(name: string, types: readonly string[], sql: string): PreparedStatement {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain statement name: ${name}`);
   const declared = `(${types.join(', ')}) AS ${sql}`;
-  if ((statementNames.get(name) ?? declared) !== declared) throw new Error(`${name} is already another statement`);
+  if ((statementNames.get(name) ?? declared) !== declared)
+    throw new Error(`${name} is already another statement`);
   statementNames.set(name, declared);
   return { name, types, sql };
 }

@@ -120,7 +120,11 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
   });
 
   describe('prepared statements', () => {
-    const insert = preparedStatement('test_items_insert', ['text'], 'INSERT INTO items (name) VALUES ($1) RETURNING id');
+    const insert = preparedStatement(
+      'test_items_insert',
+      ['text'],
+      'INSERT INTO items (name) VALUES ($1) RETURNING id',
+    );
     const preparedHere = `SELECT COUNT(*) AS n, SUM(custom_plans) AS custom, SUM(generic_plans) AS generic
                             FROM pg_prepared_statements WHERE name = 'test_items_insert'`;
 
@@ -149,9 +153,13 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
       const attempts = await Promise.allSettled(
         Array.from({ length: 6 }, () => oneTripTransaction(ds, (_, execute) => [execute(insert, ['taken'])])),
       );
-      expect(attempts.every((a) => a.status === 'rejected' && /duplicate key/.test(String(a.reason)))).toBe(true);
+      expect(attempts.every((a) => a.status === 'rejected' && /duplicate key/.test(String(a.reason)))).toBe(
+        true,
+      );
       await Promise.all(
-        Array.from({ length: 6 }, (_, i) => oneTripTransaction(ds, (_, execute) => [execute(insert, [`n${i}`])])),
+        Array.from({ length: 6 }, (_, i) =>
+          oneTripTransaction(ds, (_, execute) => [execute(insert, [`n${i}`])]),
+        ),
       );
       expect((await names()).length).toBe(7);
     });

@@ -513,7 +513,12 @@ export class PlacementRepository {
       const statements: string[] = [];
       if (input.admit) {
         const fresh = freshRequest(input.admit);
-        statements.push(execute(ADMIT_IN_TRIP, FRESH_COLUMNS.map((column) => fresh[column])));
+        statements.push(
+          execute(
+            ADMIT_IN_TRIP,
+            FRESH_COLUMNS.map((column) => fresh[column]),
+          ),
+        );
       }
       statements.push(
         execute(LOCK_REQUEST, [input.instanceId]),
