@@ -51,6 +51,9 @@ export function preparedStatement(name: string, types: readonly string[], sql: s
   return { name, types, sql };
 }
 
+/** PostgreSQL's invalid_sql_statement_name: EXECUTE of a statement the session has not prepared. */
+const UNKNOWN_STATEMENT = '26000';
+
 /** The statements each pooled connection has prepared; a discarded connection takes its set along. */
 const preparedOn = new WeakMap<PgClient, Set<string>>();
 
@@ -188,6 +191,9 @@ async function withClient<T>(
   } catch (err) {
     // Whatever ran, the transaction may be open (or aborted): end it before the connection goes back.
     await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError));
+    // A prepared statement the session no longer has (DEALLOCATE, a pooler that switched
+    // sessions): this trip fails, and the next one on this connection prepares afresh.
+    if ((err as { code?: unknown }).code === UNKNOWN_STATEMENT) prepared.clear();
     throw err;
   } finally {
     await (

@@ -174,6 +174,17 @@ describe('pipelinedTransaction (PostgreSQL)', () => {
       expect(await names()).toEqual(['closing']);
     });
 
+    it('prepares afresh on a connection that lost its statement', async () => {
+      await oneTripTransaction(ds, (_, execute) => [execute(insert, ['first'])]);
+      // pg's pool hands the most recently released connection out next: the same one each time here.
+      await oneTripTransaction(ds, () => ['DEALLOCATE test_items_insert']);
+      await expect(oneTripTransaction(ds, (_, execute) => [execute(insert, ['lost'])])).rejects.toThrow(
+        /does not exist/,
+      );
+      await oneTripTransaction(ds, (_, execute) => [execute(insert, ['again'])]);
+      expect(await names()).toEqual(['first', 'again']);
+    });
+
     it('refuses a wrong number of values, and a name taken by other SQL', async () => {
       await expect(oneTripTransaction(ds, (_, execute) => [execute(insert, ['a', 'b'])])).rejects.toThrow(
         /takes 1 values, not 2/,
