@@ -33,6 +33,8 @@ const AGENT_ENV = {
 describe('a compute agent that dies with a build on its queue', () => {
   let stack: ComputeStack;
   let api: ComputeApi;
+  /** Microversion 2.1, for os-services' enable and disable by host. */
+  let legacyApi: ComputeApi;
   let flavor: string;
   let image: string;
 
@@ -40,6 +42,7 @@ describe('a compute agent that dies with a build on its queue', () => {
     stack = await startComputeStack({ schedulerEnv: { SWEEP_INTERVAL_MS: '500' }, agentEnv: AGENT_ENV });
     const auth = await adminToken(stack.identityUrl, stack.password);
     api = new ComputeApi(stack.computeUrl, auth.token);
+    legacyApi = new ComputeApi(stack.computeUrl, auth.token, '2.1');
     flavor = (
       await api.ok<{ flavor: { id: string } }>('POST', '/flavors', {
         flavor: { name: 'death.tiny', vcpus: 1, ram: 64, disk: 1 },
@@ -77,21 +80,36 @@ describe('a compute agent that dies with a build on its queue', () => {
       (s) => s.status !== 'BUILD' && s['OS-EXT-STS:task_state'] === null,
       { timeoutMs: 60_000 },
     );
+  /** Starts an agent and waits until the scheduler has it as a live compute service. */
+  const startAgent = async (host: string) => {
+    const [agent] = await stack.startAgents({ hosts: [host] });
+    await waitFor(
+      `compute service ${host} up`,
+      () => legacyApi.ok<{ services: { host: string; state: string }[] }>('GET', '/os-services'),
+      (b) => b.services.some((s) => s.host === host && s.state === 'up'),
+    );
+    return agent!;
+  };
   /** Freezes an agent process and boots a server while its heartbeat is still fresh. */
   const bootOnFrozen = async (host: string) => {
-    const [agent] = await stack.startAgents({ hosts: [host] });
-    process.kill(agent!.child.pid!, 'SIGSTOP');
+    const agent = await startAgent(host);
+    process.kill(agent.child.pid!, 'SIGSTOP');
     const id = await boot(`on-${host}`);
-    return { agent: agent!, id };
+    return { agent, id };
   };
 
   it('fails the build over to a live agent once the dead one stops heartbeating', async () => {
+    // The survivor runs before the build, disabled so that the build goes to the frozen agent:
+    // it is alive when that agent's heartbeat expires, however long an agent takes to start.
+    await startAgent('survivor');
+    const survivor = { host: 'survivor', binary: 'nova-compute' };
+    await legacyApi.ok('PUT', '/os-services/disable', survivor);
     const { agent, id } = await bootOnFrozen('doomed1');
-    // The build went to the only live host, which is frozen: it must not stay there.
+    // The build went to the only enabled host, which is frozen: it must not stay there.
     const first = await api.ok<{ server: Server }>('GET', `/servers/${id}`);
     expect(first.server.status).toBe('BUILD');
     process.kill(agent.child.pid!, 'SIGKILL');
-    await stack.startAgents({ hosts: ['survivor'] });
+    await legacyApi.ok('PUT', '/os-services/enable', survivor);
     const server = await settled(id);
     expect(server).toMatchObject({ status: 'ACTIVE', 'OS-EXT-SRV-ATTR:host': 'survivor' });
   });
