@@ -95,33 +95,36 @@ function freshRequest(request: AdmitRequest): SchedulingRow {
   };
 }
 
-const INSERT_FRESH_REQUEST = `INSERT INTO scheduling_requests
-         (instance_id, status, attempt, host, server_group_id, request, excluded_hosts, fault, updated_at)
-       VALUES (:instance_id, :status, :attempt, :host, :server_group_id, :request, :excluded_hosts, :fault, :updated_at)
-       ON CONFLICT (instance_id) DO NOTHING`;
+/** A schedule request's columns, with their PostgreSQL types (for the prepared INSERT). */
+const FRESH_COLUMNS = {
+  instance_id: 'varchar',
+  status: 'varchar',
+  attempt: 'integer',
+  host: 'varchar',
+  server_group_id: 'varchar',
+  request: 'text',
+  excluded_hosts: 'text',
+  fault: 'text',
+  updated_at: 'varchar',
+} as const satisfies Record<keyof SchedulingRow, string>;
+const FRESH_NAMES = Object.keys(FRESH_COLUMNS) as (keyof SchedulingRow)[];
+
+/** The INSERT of a first schedule request (none when a row is there), `value` writing each placeholder. */
+const insertFreshRequest = (value: (column: string, i: number) => string) =>
+  `INSERT INTO scheduling_requests (${FRESH_NAMES.join(', ')})
+   VALUES (${FRESH_NAMES.map(value).join(', ')}) ON CONFLICT (instance_id) DO NOTHING`;
+
+const INSERT_FRESH_REQUEST = insertFreshRequest((column) => `:${column}`);
 
 /*
  * The statements of a claim's one round trip on PostgreSQL, prepared once per connection:
  * with its values inlined, the decision alone took ~1.5 ms to parse and plan on each claim,
  * more than it took to run.
  */
-const FRESH_COLUMNS = [
-  'instance_id',
-  'status',
-  'attempt',
-  'host',
-  'server_group_id',
-  'request',
-  'excluded_hosts',
-  'fault',
-  'updated_at',
-] as const satisfies readonly (keyof SchedulingRow)[];
-
 const ADMIT_IN_TRIP = preparedStatement(
   'scheduler_admit',
-  ['varchar', 'varchar', 'integer', 'varchar', 'varchar', 'text', 'text', 'text', 'varchar'],
-  `INSERT INTO scheduling_requests (${FRESH_COLUMNS.join(', ')})
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (instance_id) DO NOTHING`,
+  Object.values(FRESH_COLUMNS),
+  insertFreshRequest((_, i) => `$${i + 1}`),
 );
 
 const LOCK_REQUEST = preparedStatement(
@@ -516,7 +519,7 @@ export class PlacementRepository {
         statements.push(
           execute(
             ADMIT_IN_TRIP,
-            FRESH_COLUMNS.map((column) => fresh[column]),
+            FRESH_NAMES.map((column) => fresh[column]),
           ),
         );
       }
