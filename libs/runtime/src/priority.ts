@@ -4,8 +4,15 @@
  * the request-serving services they run at a lower priority (a higher nice value) and leave
  * the CPU to those first. Linux keeps a nice value per thread: every thread the process has
  * now is set, and threads started later inherit it from the thread that starts them.
+ *
+ * With autogroup scheduling (on in most distributions' kernels), a thread's nice value only
+ * ranks it against the threads of its own session: each session is one group, and groups
+ * share the CPU equally whatever their threads' nice values. A worker that leads its own
+ * session (a daemon: systemd, setsid) is alone in its group, so the group's nice value is set
+ * as well; otherwise (started from a shell or a supervisor) the session is not the worker's
+ * alone and the group is left as it is.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { Logger } from '@strato/log';
 
@@ -20,9 +27,33 @@ export function applyNice(nice: number, log: Logger): void {
   }
   try {
     for (const tid of threads) setPriority(tid, nice);
-    log.info({ nice, threads: threads.length }, 'process priority set');
   } catch (err) {
     // Lowering nice below the current value needs CAP_SYS_NICE; raising it never does.
     log.warn({ nice, err: err instanceof Error ? err.message : String(err) }, 'cannot set process priority');
+    return;
+  }
+  const group = leadsSession() ? setAutogroupNice(nice) : 'shared';
+  log.info({ nice, threads: threads.length, autogroup: group }, 'process priority set');
+}
+
+/** True when this process is the leader of its session (its session id is its pid). */
+function leadsSession(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // After "pid (comm) ": state, ppid, pgrp, session, …; comm may hold spaces and parentheses.
+    const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+    return session === process.pid;
+  } catch {
+    return false;
+  }
+}
+
+/** Sets the nice value of this session's autogroup; says what came of it, for the log. */
+function setAutogroupNice(nice: number): 'set' | 'none' {
+  try {
+    writeFileSync('/proc/self/autogroup', String(nice));
+    return 'set';
+  } catch {
+    return 'none'; // a kernel without autogroups, or a negative value without CAP_SYS_NICE
   }
 }
