@@ -46,6 +46,11 @@ const IDLE_AFTER_S = Number(process.env.BENCH_IDLE_AFTER_S ?? 30);
 /** BENCH_WORKER_NICE: the scheduler's and the agents' PROCESS_NICE (their default, 10, when unset). */
 const WORKER_NICE: Record<string, string> =
   process.env.BENCH_WORKER_NICE === undefined ? {} : { PROCESS_NICE: process.env.BENCH_WORKER_NICE };
+/** BENCH_SCHEDULER_DB_POOL_MAX: the scheduler's DB_POOL_MAX (its default, 3, when unset). */
+const SCHEDULER_POOL: Record<string, string> =
+  process.env.BENCH_SCHEDULER_DB_POOL_MAX === undefined
+    ? {}
+    : { DB_POOL_MAX: process.env.BENCH_SCHEDULER_DB_POOL_MAX };
 /** Inventory per agent: room for every benchmark server with the flavor below. */
 const BIG_INVENTORY = {
   VCPUS: '100000',
@@ -358,7 +363,7 @@ async function multiProcess(): Promise<void> {
   try {
     stack = await startComputeStack({
       apiEnv: profileEnv('api'),
-      schedulerEnv: { ...profileEnv('scheduler'), ...WORKER_NICE },
+      schedulerEnv: { ...profileEnv('scheduler'), ...WORKER_NICE, ...SCHEDULER_POOL },
       agentEnv: { LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY, ...WORKER_NICE, ...profileEnv('agent') },
       agents: [{ hosts: ['bench1', 'bench2'] }],
     });

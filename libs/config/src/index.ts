@@ -80,6 +80,11 @@ export const infraSchema = {
     .optional(),
   DATA_DIR: z.string().default('./data'),
   LOG_LEVEL: env.logLevel(),
+  /**
+   * Most PostgreSQL connections this process holds at once (SQLite has one). Each connection
+   * is a server process of its own that competes for CPU; see docs/operations.md.
+   */
+  DB_POOL_MAX: env.int(10, 1),
 };
 
 /** Main-process helper: print a ConfigError as one line and exit 1; rethrow anything else. */

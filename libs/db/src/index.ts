@@ -19,6 +19,8 @@ export interface DatabaseOptions {
   schema: string;
   entities: EntitySchema[];
   migrations: (new () => MigrationInterface)[];
+  /** Most PostgreSQL connections held at once; 10 when unset. */
+  poolMax?: number | undefined;
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -47,7 +49,11 @@ export function createDataSource(opts: DatabaseOptions): DataSource {
       url: opts.url,
       schema: opts.schema,
       // Raw SQL sees the service's own schema first, like the entities do.
-      extra: { max: 10, connectionTimeoutMillis: 5000, options: `-c search_path="${opts.schema}",public` },
+      extra: {
+        max: opts.poolMax ?? 10,
+        connectionTimeoutMillis: 5000,
+        options: `-c search_path="${opts.schema}",public`,
+      },
     });
   }
   const database = sqlitePath(opts);

@@ -24,3 +24,35 @@ databaseContract(
     await ds.destroy();
   },
 );
+
+describe('postgresql connection pool', () => {
+  async function backendsServing(poolMax: number | undefined, queries: number): Promise<number> {
+    const ds = await openDatabase({
+      url,
+      dataDir: '',
+      schema: `${schema}_pool`,
+      entities: contractEntities,
+      migrations: contractMigrations,
+      poolMax,
+    });
+    try {
+      const rows = await Promise.all(
+        Array.from({ length: queries }, () =>
+          ds.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid, pg_sleep(0.05)'),
+        ),
+      );
+      return new Set(rows.map((r) => r[0]!.pid)).size;
+    } finally {
+      await ds.query(`DROP SCHEMA "${schema}_pool" CASCADE`);
+      await ds.destroy();
+    }
+  }
+
+  it('holds at most poolMax connections, however many queries wait', async () => {
+    expect(await backendsServing(2, 6)).toBe(2);
+  });
+
+  it('opens up to ten by default', async () => {
+    expect(await backendsServing(undefined, 6)).toBe(6);
+  });
+});

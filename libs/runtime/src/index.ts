@@ -14,6 +14,7 @@ export interface InfraConfig {
   AMQP_URL?: string | undefined;
   REDIS_URL?: string | undefined;
   DATA_DIR: string;
+  DB_POOL_MAX?: number | undefined;
 }
 
 /** In-process stand-ins shared by the services of one all-in-one process. */
@@ -58,7 +59,12 @@ export async function openInfra(opts: InfraOptions): Promise<Infra> {
   const dbLib = opts.database ? await import('@strato/db') : null;
   const db =
     dbLib && opts.database
-      ? await dbLib.openDatabase({ ...opts.database, url: config.DATABASE_URL, dataDir: config.DATA_DIR })
+      ? await dbLib.openDatabase({
+          ...opts.database,
+          url: config.DATABASE_URL,
+          dataDir: config.DATA_DIR,
+          poolMax: config.DB_POOL_MAX,
+        })
       : null;
   const ownCache = !config.REDIS_URL && !opts.shared;
   const cache = config.REDIS_URL

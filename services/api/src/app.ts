@@ -63,7 +63,7 @@ export async function createApiService(
 
   const metrics = createMetrics('api');
   const compute = await createCompute({
-    db: { url: config.DATABASE_URL, dataDir: config.DATA_DIR },
+    db: { url: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.DB_POOL_MAX },
     bus: infra.bus,
     cache: infra.cache,
     tokens,

@@ -12,6 +12,11 @@ export const schedulerConfigSchema = z.object({
    * asynchronous); 0 to compete equally.
    */
   PROCESS_NICE: env.nice(10),
+  /**
+   * Few connections by default: claims on one host queue on its row lock anyway, and every
+   * connection is a PostgreSQL process that, waiting its turn, takes CPU from the api.
+   */
+  DB_POOL_MAX: env.int(3, 1),
   BIND_HOST: z.string().default('127.0.0.1'),
   /** Health (/healthz, /readyz) and Prometheus /metrics only. */
   SCHEDULER_PORT: env.port(9101),

@@ -77,7 +77,7 @@ export interface ComputeConfig {
 
 export interface ComputeDeps {
   /** An open DataSource with computeEntities/computeMigrations, or where to open one. */
-  db: DataSource | { url: string | undefined; dataDir: string };
+  db: DataSource | { url: string | undefined; dataDir: string; poolMax?: number };
   bus: Bus;
   cache: Cache;
   tokens: TokenService;
@@ -117,6 +117,7 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
     : await openDatabase({
         url: deps.db.url,
         dataDir: deps.db.dataDir,
+        poolMax: deps.db.poolMax,
         schema: COMPUTE_SCHEMA,
         entities: computeEntities,
         migrations: computeMigrations,
