@@ -159,6 +159,26 @@ export function databaseContract(
       );
     });
 
+    it('stores a JSON column as the very text typeorm would have written', async () => {
+      const rows = [
+        {
+          name: 'raw-json',
+          tags: ['back\\slash', 'quote"d', "apo'strophe", 'new\nline', 'ünï €', '</domain>'],
+          meta: { 'a"b': 'c\\d', nested: '{"not":"parsed"}' },
+          done: false,
+          size: 2 ** 31 - 1,
+        },
+      ];
+      const [sql, params] = insertStatement(ds, itemEntity, rows);
+      await ds.query(sql, params);
+      const [raw] = await ds.query<{ tags: string; meta: string }[]>(
+        `SELECT tags, meta FROM items WHERE name = 'raw-json'`,
+      );
+      expect(raw).toEqual({ tags: JSON.stringify(rows[0]!.tags), meta: JSON.stringify(rows[0]!.meta) });
+      const [read] = await ds.getRepository(itemEntity).find({ where: { name: 'raw-json' } });
+      expect(read).toMatchObject(rows[0]!);
+    });
+
     it('updates by key and maps raw rows as typeorm hydrates them', async () => {
       const [insert, values] = insertStatement(ds, itemEntity, [
         { name: 'u1', tags: ['x'], meta: null, done: false, size: 1 },

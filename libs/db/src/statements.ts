@@ -44,6 +44,13 @@ function planFor(ds: DataSource, target: EntityTarget<ObjectLiteral>): Plan {
  * database; every other column must be present in every row (undefined is refused, null is
  * NULL), so a forgotten field fails loudly instead of silently taking a default. `returning`
  * names properties the statement returns for each row (by property name).
+ *
+ * On PostgreSQL the rows travel as one JSON parameter that json_populate_recordset turns into
+ * the table's row type, rather than as a VALUES list of one literal per column: PostgreSQL
+ * parses, types and plans a list of hundreds of literals at about twice the CPU it spends
+ * reading the same rows from JSON (measured: 0.6-0.8 ms against 1.3-1.4 ms of the backend's
+ * CPU for a batch of ten instances and their outbox rows). Values JSON cannot carry exactly
+ * (a Buffer, a bigint, a non-finite number, a Date) make it fall back to VALUES.
  */
 export function insertStatement<T extends ObjectLiteral>(
   ds: DataSource,
@@ -53,27 +60,64 @@ export function insertStatement<T extends ObjectLiteral>(
 ): [string, unknown[]] {
   if (rows.length === 0) throw new Error('insertStatement needs at least one row');
   const plan = planFor(ds, target);
-  const params: unknown[] = [];
-  const tuples: string[] = [];
-  for (const row of rows) {
-    const marks: string[] = [];
-    for (const column of plan.columns) {
+  const prepared = rows.map((row) =>
+    plan.columns.map((column) => {
       const value = (row as ObjectLiteral)[column.propertyName] as unknown;
       if (value === undefined) {
         throw new Error(`insertStatement: no value for ${plan.table}.${column.databaseName}`);
       }
-      params.push(ds.driver.preparePersistentValue(value, column));
-      marks.push(mark(ds, params.length));
-    }
-    tuples.push(`(${marks.join(', ')})`);
-  }
+      return ds.driver.preparePersistentValue(value, column) as unknown;
+    }),
+  );
   const returning = (options.returning ?? []).map((p) => {
     const c = plan.byProperty.get(p);
     if (!c) throw new Error(`insertStatement: ${plan.table} has no property ${p}`);
     return `${ds.driver.escape(c.databaseName)} AS ${ds.driver.escape(p)}`;
   });
   const tail = returning.length > 0 ? ` RETURNING ${returning.join(', ')}` : '';
-  return [`INSERT INTO ${plan.table} (${plan.columnList}) VALUES ${tuples.join(', ')}${tail}`, params];
+  const head = `INSERT INTO ${plan.table} (${plan.columnList})`;
+  if (ds.options.type === 'postgres' && prepared.every((values) => values.every(isPlainJson))) {
+    return [
+      `${head} SELECT ${plan.columnList} FROM json_populate_recordset(NULL::${plan.table}, $1)${tail}`,
+      [recordsJson(plan, prepared)],
+    ];
+  }
+  const params: unknown[] = [];
+  const tuples = prepared.map((values) => {
+    const marks = values.map((value) => {
+      params.push(value);
+      return mark(ds, params.length);
+    });
+    return `(${marks.join(', ')})`;
+  });
+  return [`${head} VALUES ${tuples.join(', ')}${tail}`, params];
+}
+
+/** A prepared value JSON carries as PostgreSQL reads it back (no bytea, no bigint, no NaN). */
+function isPlainJson(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/**
+ * Rows as a JSON array of objects keyed by column name, the input json_populate_recordset
+ * takes. The JSON text the driver prepared for a JSON column goes in as JSON itself, not as
+ * a string of it: PostgreSQL stores a nested JSON value in a text column as the very text it
+ * was given (a simple-json object or array; a simple-json string or number would be read as
+ * its contents, so it stays a string), and a json or jsonb column takes any JSON value.
+ */
+function recordsJson(plan: Plan, prepared: readonly unknown[][]): string {
+  const names = plan.columns.map((c) => JSON.stringify(c.databaseName));
+  const kinds = plan.columns.map((c) =>
+    c.type === 'json' || c.type === 'jsonb' ? 'json' : c.type === 'simple-json' ? 'text-json' : 'plain',
+  );
+  const field = (v: unknown, i: number) => {
+    const raw =
+      typeof v === 'string' &&
+      (kinds[i] === 'json' || (kinds[i] === 'text-json' && (v.startsWith('{') || v.startsWith('['))));
+    return `${names[i]}:${raw ? v : JSON.stringify(v)}`;
+  };
+  return `[${prepared.map((values) => `{${values.map(field).join(',')}}`).join(',')}]`;
 }
 
 /** The driver's placeholder for the n-th parameter (1-based). */
