@@ -59,7 +59,6 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `tsx <script>` with env and resolves once GET readyUrl answers 200. */
 /**
  * With STRATO_RUN_COMPILED=1 (benchmarks), services run as a deployment runs them: the
  * compiled dist/<name>.js of `npm run build`, without a TypeScript loader.
@@ -70,6 +69,34 @@ function compiledArgs(script: string): string[] | null {
   return name ? [...NODE_FLAGS, join(ROOT, 'dist', `${name}.js`)] : null;
 }
 
+/** Services started in their own session, stopped when this process ends or is interrupted. */
+const sessionLeaders = new Set<ChildProcess>();
+let stopsSessionLeaders = false;
+
+/**
+ * A service run as deployed leads its own session, as systemd and container runtimes start
+ * them: each is then its own autogroup in the kernel's scheduler, and a worker's PROCESS_NICE
+ * ranks the whole worker below the api, not only among the processes of a shared session
+ * (started from this process's session, the api, the workers and this process would all
+ * be one group, sharing one group's CPU against each PostgreSQL backend). A terminal's ^C no
+ * longer reaches such a child, so this process stops them itself when it ends.
+ */
+function ownSession(child: ChildProcess): void {
+  if (!stopsSessionLeaders) {
+    stopsSessionLeaders = true;
+    process.once('exit', () => sessionLeaders.forEach((c) => c.kill('SIGTERM')));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        sessionLeaders.forEach((c) => c.kill('SIGTERM'));
+        process.exit(130);
+      });
+    }
+  }
+  sessionLeaders.add(child);
+  child.once('exit', () => sessionLeaders.delete(child));
+}
+
+/** Starts `tsx <script>` with env and resolves once GET readyUrl answers 200. */
 export async function startProcess(
   name: string,
   script: string,
@@ -78,12 +105,17 @@ export async function startProcess(
   timeoutMs = 60_000,
 ): Promise<ServiceProcess> {
   // node --import tsx, not the tsx CLI: the pid is the service itself (signals, RSS).
-  const args = compiledArgs(script) ?? ['--import', 'tsx', join(ROOT, script)];
+  const compiled = compiledArgs(script);
+  const deployed = compiled !== null;
+  const args = compiled ?? ['--import', 'tsx', join(ROOT, script)];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // As deployed, each service leads its own session (see ownSession).
+    detached: deployed,
   });
+  if (deployed) ownSession(child);
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
