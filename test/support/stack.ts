@@ -85,12 +85,8 @@ function ownSession(child: ChildProcess): void {
   if (!stopsSessionLeaders) {
     stopsSessionLeaders = true;
     process.once('exit', () => sessionLeaders.forEach((c) => c.kill('SIGTERM')));
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        sessionLeaders.forEach((c) => c.kill('SIGTERM'));
-        process.exit(130);
-      });
-    }
+    // Exiting runs the handler above.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   }
   sessionLeaders.add(child);
   child.once('exit', () => sessionLeaders.delete(child));

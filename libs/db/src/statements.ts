@@ -14,6 +14,9 @@ interface Plan {
   columns: EntityMetadata['columns'];
   byProperty: Map<string, EntityMetadata['columns'][number]>;
   all: EntityMetadata['columns'];
+  /** Per column of `columns`: its name as a JSON key, and how its prepared value goes into JSON. */
+  jsonKeys: string[];
+  jsonKinds: ('json' | 'text-json' | 'plain')[];
 }
 
 const plans = new WeakMap<DataSource, Map<EntityTarget<ObjectLiteral>, Plan>>();
@@ -32,6 +35,10 @@ function planFor(ds: DataSource, target: EntityTarget<ObjectLiteral>): Plan {
       columns,
       byProperty: new Map(metadata.columns.map((c) => [c.propertyName, c])),
       all: metadata.columns.filter((c) => !c.isVirtual),
+      jsonKeys: columns.map((c) => JSON.stringify(c.databaseName)),
+      jsonKinds: columns.map((c) =>
+        c.type === 'json' || c.type === 'jsonb' ? 'json' : c.type === 'simple-json' ? 'text-json' : 'plain',
+      ),
     };
     byTarget.set(target, plan);
   }
@@ -107,10 +114,7 @@ function isPlainJson(value: unknown): boolean {
  * its contents, so it stays a string), and a json or jsonb column takes any JSON value.
  */
 function recordsJson(plan: Plan, prepared: readonly unknown[][]): string {
-  const names = plan.columns.map((c) => JSON.stringify(c.databaseName));
-  const kinds = plan.columns.map((c) =>
-    c.type === 'json' || c.type === 'jsonb' ? 'json' : c.type === 'simple-json' ? 'text-json' : 'plain',
-  );
+  const { jsonKeys: names, jsonKinds: kinds } = plan;
   const field = (v: unknown, i: number) => {
     const raw =
       typeof v === 'string' &&
