@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allInOneEnv, startProcess, type ServiceProcess } from '../../test/support/stack';
+import { allInOneEnv, cleanupOnInterrupt, startProcess, type ServiceProcess } from '../../test/support/stack';
 import {
   ComputeApi,
   adminToken,
@@ -343,6 +343,11 @@ async function allInOne(): Promise<void> {
     { ...env, LIBVIRT_URI: 'test:///default', ...BIG_INVENTORY, ...profileEnv('all-in-one') },
     `http://127.0.0.1:${env.IDENTITY_PORT}/readyz`,
   );
+  const stop = async () => {
+    await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const forgetCleanup = cleanupOnInterrupt(stop);
   try {
     await bench({
       label: 'all-in-one (SQLite, in-memory bus and cache, 1 agent on test:///default)',
@@ -353,8 +358,8 @@ async function allInOne(): Promise<void> {
       procs: [proc],
     });
   } finally {
-    await proc.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    forgetCleanup();
+    await stop();
   }
 }
 

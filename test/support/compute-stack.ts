@@ -17,6 +17,7 @@ import {
   AMQP_TEST_URL,
   REDIS_TEST_URL,
   adminEnv,
+  cleanupOnInterrupt,
   freePort,
   randomSigningKeys,
   runScript,
@@ -122,6 +123,8 @@ export async function startComputeStack(options: StackOptions = {}): Promise<Com
     FSYNC: 'false',
   };
   const procs: ServiceProcess[] = [];
+  // Interrupted (^C on a benchmark), the stack still stops and drops its database.
+  const forgetCleanup = cleanupOnInterrupt(() => stack.stop());
   const stack: ComputeStack = {
     env,
     cli: adminEnv(env.IDENTITY_PUBLIC_URL!, password),
@@ -169,6 +172,7 @@ export async function startComputeStack(options: StackOptions = {}): Promise<Com
       return started;
     },
     async stop() {
+      forgetCleanup();
       // Agents (started last) stop first, then the rest in reverse start order.
       await Promise.allSettled([...procs].reverse().map((p) => p.stop()));
       procs.length = 0;

@@ -71,7 +71,44 @@ function compiledArgs(script: string): string[] | null {
 
 /** Services started in their own session, stopped when this process ends or is interrupted. */
 const sessionLeaders = new Set<ChildProcess>();
-let stopsSessionLeaders = false;
+/** What an interrupted run undoes before it exits (a stack's stop: its processes, its database). */
+const interruptCleanups = new Set<() => Promise<unknown>>();
+let handlesInterrupts = false;
+/** How long an interrupted run waits for its cleanups before it exits anyway. */
+const INTERRUPT_CLEANUP_MS = 15_000;
+
+/**
+ * Stopping on ^C or SIGTERM, for runs whose services lead their own sessions (see ownSession):
+ * the registered cleanups run (stopping each stack and dropping its database), then this
+ * process exits, and its exit handler signals any service still running. A second ^C exits
+ * at once.
+ */
+function handleInterrupts(): void {
+  if (handlesInterrupts) return;
+  handlesInterrupts = true;
+  process.once('exit', () => sessionLeaders.forEach((c) => c.kill('SIGTERM')));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      const cleaned = Promise.allSettled(
+        [...interruptCleanups].map((cleanup) => Promise.resolve().then(cleanup)),
+      );
+      const waited = new Promise((resolve) => setTimeout(resolve, INTERRUPT_CLEANUP_MS).unref());
+      void Promise.race([cleaned, waited]).finally(() => process.exit(130));
+    });
+  }
+}
+
+/**
+ * Runs `cleanup` if this run is interrupted while services run as deployed (STRATO_RUN_COMPILED=1);
+ * returns the function that unregisters it. Under jest nothing is registered: the runner
+ * handles its own signals.
+ */
+export function cleanupOnInterrupt(cleanup: () => Promise<unknown>): () => void {
+  if (process.env.STRATO_RUN_COMPILED !== '1') return () => undefined;
+  handleInterrupts();
+  interruptCleanups.add(cleanup);
+  return () => interruptCleanups.delete(cleanup);
+}
 
 /**
  * A service run as deployed leads its own session, as systemd and container runtimes start
@@ -82,12 +119,7 @@ let stopsSessionLeaders = false;
  * longer reaches such a child, so this process stops them itself when it ends.
  */
 function ownSession(child: ChildProcess): void {
-  if (!stopsSessionLeaders) {
-    stopsSessionLeaders = true;
-    process.once('exit', () => sessionLeaders.forEach((c) => c.kill('SIGTERM')));
-    // Exiting runs the handler above.
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  }
+  handleInterrupts();
   sessionLeaders.add(child);
   child.once('exit', () => sessionLeaders.delete(child));
 }
