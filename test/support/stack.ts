@@ -81,21 +81,26 @@ const INTERRUPT_CLEANUP_MS = 15_000;
  * Stopping on ^C or SIGTERM, for runs whose services lead their own sessions (see ownSession):
  * the registered cleanups run (stopping each stack and dropping its database), then this
  * process exits, and its exit handler signals any service still running. A second ^C exits
- * at once.
+ * at once, and so still signals them (the services lead their own sessions: a terminal's ^C
+ * does not reach them).
  */
 function handleInterrupts(): void {
   if (handlesInterrupts) return;
   handlesInterrupts = true;
   process.once('exit', () => sessionLeaders.forEach((c) => c.kill('SIGTERM')));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      const cleaned = Promise.allSettled(
-        [...interruptCleanups].map((cleanup) => Promise.resolve().then(cleanup)),
-      );
-      const waited = new Promise((resolve) => setTimeout(resolve, INTERRUPT_CLEANUP_MS).unref());
-      void Promise.race([cleaned, waited]).finally(() => process.exit(130));
-    });
-  }
+  let interrupted = false;
+  const onSignal = () => {
+    // A second signal exits at once; exiting still signals every service (the handler above).
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    const cleaned = Promise.allSettled(
+      [...interruptCleanups].map((cleanup) => Promise.resolve().then(cleanup)),
+    );
+    const waited = new Promise((resolve) => setTimeout(resolve, INTERRUPT_CLEANUP_MS).unref());
+    void Promise.race([cleaned, waited]).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 /**
