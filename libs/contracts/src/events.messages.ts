@@ -17,6 +17,11 @@ const stateChangedSchema = z.object({
   instance_id: instanceId,
   /** The host the instance is on (null: not placed, e.g. "No valid host was found."). */
   host: hostName.nullable(),
+  /**
+   * The availability zone of `host`, where the sender knows it (a compute agent does). The
+   * api shows it as the server's zone when the boot asked for none, as Nova does.
+   */
+  availability_zone: z.string().min(1).max(255).optional(),
   /** Build attempt the event belongs to (null for events not tied to a build). */
   attempt: z.int().min(1).nullable(),
   vm_state: vmState,

@@ -178,6 +178,7 @@ export async function createComputeAgentService(
   const uploads = snapshotUploader({ imageUrl: config.IMAGE_URL, token });
   const manager = new ComputeManager({
     host,
+    availabilityZone: config.AVAILABILITY_ZONE,
     driver,
     outbox,
     images: uploads,

@@ -133,7 +133,9 @@ export class InstanceEventHandlers {
   ): { writes: [string, unknown[]][]; queued: boolean } {
     const db = this.deps.db;
     const rows = raw.map((this.mapper ??= rowMapper(db, InstanceEntity)));
-    const byId = new Map(rows.map((row) => [row.id, { row, state: tracked(row), changed: false }]));
+    const byId = new Map(
+      rows.map((row) => [row.id, { row, state: tracked(row), zone: row.availabilityZone, changed: false }]),
+    );
     const writes: [string, unknown[]][] = [];
     let queued = false;
     for (const event of events) {
@@ -164,18 +166,21 @@ export class InstanceEventHandlers {
           break;
         case 'apply':
           current.state = outcome.next;
+          // The zone of the host it runs on (the one asked for, when one was).
+          if (event.host && event.availability_zone) current.zone = event.availability_zone;
           current.changed = true;
           break;
       }
     }
     const now = new Date().toISOString();
-    for (const { row, state: next, changed } of byId.values()) {
+    for (const { row, state: next, zone, changed } of byId.values()) {
       if (!changed) continue;
       const update: Partial<InstanceRow> = {
         vmState: next.vmState,
         taskState: next.taskState,
         powerState: next.powerState,
         host: next.host,
+        availabilityZone: zone,
         attempt: next.attempt,
         lastEventAt: next.lastEventAt,
         launchedAt: next.launchedAt,

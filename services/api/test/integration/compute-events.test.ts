@@ -92,4 +92,14 @@ describe.each([
     await handlers.stateChanged(event(a, 1, {})); // a redelivery of the first: stale now
     expect(await row(a)).toMatchObject({ vmState: 'stopped', powerState: 4 });
   });
+
+  it("takes the zone of the host an instance runs on from its agent's events, not from stale ones", async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    await db.getRepository(InstanceEntity).insert([instanceRow(a), instanceRow(b)]);
+    await handlers.stateChanged(event(a, 2, { availability_zone: 'az2' }));
+    await handlers.stateChanged(event(a, 1, { availability_zone: 'az-stale' }));
+    await handlers.stateChanged(event(b, 1, {})); // a sender that does not know the zone
+    expect(await row(a)).toMatchObject({ host: 'node1', availabilityZone: 'az2' });
+    expect((await row(b)).availabilityZone).toBeNull();
+  });
 });

@@ -83,6 +83,8 @@ export class ComputeManager {
   constructor(
     private readonly deps: {
       host: string;
+      /** The host's availability zone, sent with every state event. */
+      availabilityZone?: string;
       driver: HypervisorDriver;
       outbox: AgentOutbox;
       /** Receives snapshots (createImage). */
@@ -154,6 +156,7 @@ export class ComputeManager {
     return this.deps.outbox.stateChanged({
       instance_id: instanceId,
       host: this.deps.host,
+      ...(this.deps.availabilityZone ? { availability_zone: this.deps.availabilityZone } : {}),
       attempt: this.attempts.get(instanceId) ?? null,
       vm_state: vmState,
       task_state: taskState,

@@ -57,7 +57,7 @@ export interface InstanceRow {
   userData: string | null;
   metadata: Record<string, string>;
   tags: string[];
-  /** The zone the user asked for (null: any). */
+  /** The zone the user asked for (null: any), then that of the host it was placed on. */
   availabilityZone: string | null;
   serverGroupId: string | null;
   host: string | null;
