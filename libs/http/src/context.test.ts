@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import express from 'express';
-import { keystoneFault } from '@strato/errors';
+import { AppError, keystoneFault } from '@strato/errors';
 import { createLogger } from '@strato/log';
 import {
   createMetrics,
@@ -47,8 +47,14 @@ describe('http plumbing', () => {
         throw new Error('secret detail');
       }),
     );
+    app.get(
+      '/private',
+      route(async () => {
+        throw new AppError('Unauthorized', 'The request you have made requires authentication.');
+      }),
+    );
     app.use(notFoundHandler());
-    app.use(errorHandler(keystoneFault, log));
+    app.use(errorHandler(keystoneFault, log, { challenge: 'Keystone uri="http://id.example:5000"' }));
     srv = await listen(app, 0, '127.0.0.1');
     base = `http://127.0.0.1:${srv.port}`;
   });
@@ -142,6 +148,15 @@ describe('http plumbing', () => {
       expect((await sized(JSON.stringify({ a: 'x'.repeat(2000) }), 'application/json')).status).toBe(413);
       expect((await sized('{}', 'application/json', { 'content-encoding': 'rot13' })).status).toBe(415);
     });
+  });
+
+  it('names the identity service on a 401, and only there', async () => {
+    const denied = await fetch(`${base}/private`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Keystone uri="http://id.example:5000"');
+    const missing = await fetch(`${base}/nowhere`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('www-authenticate')).toBeNull();
   });
 
   it('answers unknown paths with the fault body and hides internal errors', async () => {

@@ -136,7 +136,14 @@ export function route(
 }
 
 /** The last middleware: one fault body, one log line per failed request. */
-export function errorHandler(toFault: (err: unknown) => Fault, log: Logger): ErrorRequestHandler {
+export function errorHandler(
+  toFault: (err: unknown) => Fault,
+  log: Logger,
+  options: {
+    /** WWW-Authenticate on a 401 (`Keystone uri="…"`: where keystoneauth gets a new token). */
+    challenge?: string;
+  } = {},
+): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const appErr = toAppError(err);
     const fault = toFault(appErr);
@@ -148,6 +155,7 @@ export function errorHandler(toFault: (err: unknown) => Fault, log: Logger): Err
       res.destroy();
       return;
     }
+    if (fault.status === 401 && options.challenge) res.setHeader('WWW-Authenticate', options.challenge);
     res.status(fault.status).json(fault.body);
   };
 }

@@ -96,7 +96,8 @@ export async function createApiService(
   computeApp.use(jsonBody(config.MAX_BODY_BYTES));
   computeApp.use(compute.router);
   computeApp.use(notFoundHandler());
-  computeApp.use(errorHandler(novaFault, log));
+  // As keystonemiddleware in front of Nova: a 401 names the identity service.
+  computeApp.use(errorHandler(novaFault, log, { challenge: `Keystone uri="${config.IDENTITY_PUBLIC_URL}"` }));
 
   let rpc: { cancel(): Promise<void> } | null = null;
   let server: RunningServer | null = null;

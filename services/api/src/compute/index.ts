@@ -169,8 +169,8 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
   v21.use(flavorsRouter({ flavors, urls }));
   const imagePublicUrl = deps.config.imagePublicUrl ?? deps.config.imageUrl ?? 'http://127.0.0.1:9292';
   v21.use(serversRouter({ servers, hosts: hostList, urls, defaultZone, imagePublicUrl }));
-  v21.use(keypairsRouter({ keypairs }));
-  v21.use(quotasRouter({ quotas, usage }));
+  v21.use(keypairsRouter({ keypairs, urls }));
+  v21.use(quotasRouter({ quotas, usage, urls }));
   v21.use(serverGroupsRouter({ groups }));
   v21.use(hostsRouter({ hosts: hostDirectory }));
 

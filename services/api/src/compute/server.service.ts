@@ -247,7 +247,7 @@ export class ServerService {
   async create(caller: Caller, input: NewServer): Promise<CreatedServers> {
     const flavor = await this.deps.flavors.get(caller, input.flavorRef).catch((err: unknown) => {
       if (err instanceof AppError && err.kind === 'NotFound') {
-        throw invalid(`Flavor ${input.flavorRef} could not be found.`);
+        throw invalid('Invalid flavorRef provided.');
       }
       throw err;
     });
@@ -256,7 +256,8 @@ export class ServerService {
       token: caller.token,
       projectId: caller.projectId,
     });
-    if (!image) throw invalid(`Image ${input.imageRef} could not be found.`);
+    // Nova's words for an image that is missing or not the caller's to use.
+    if (!image) throw invalid('Can not find requested image');
     if (image.status !== 'active') throw invalid(`Image ${input.imageRef} is not active.`);
     if (image.min_ram_mb > flavor.ramMb) throw invalid("Flavor's memory is too small for requested image.");
     if (
@@ -391,7 +392,7 @@ export class ServerService {
       const id = properties[property];
       if (!id) continue;
       const file = await this.deps.images.get(id, { token: caller.token, projectId: caller.projectId });
-      if (!file) throw invalid(`Image ${id} could not be found.`);
+      if (!file) throw invalid('Can not find requested image');
       if (file.status !== 'active') throw invalid(`Image ${id} is not active.`);
       if (file.disk_format !== format) {
         throw invalid(`Image ${id} named by ${property} is not an ${format} image.`);

@@ -3,6 +3,7 @@
  * instances' launched_at and terminated_at (deleted instances stay as rows for this).
  */
 import type { DataSource } from '@strato/db';
+import { invalid } from '@strato/errors';
 import { InstanceEntity, type InstanceRow } from './store';
 
 export interface ServerUsage {
@@ -63,15 +64,39 @@ export function usageOf(row: InstanceRow, start: Date, end: Date, now: Date): Se
 export class UsageService {
   constructor(private readonly deps: { db: DataSource; now?: () => Date }) {}
 
-  async usage(projectId: string | null, start: Date, end: Date): Promise<TenantUsage[]> {
+  /**
+   * The usage of one project (or of all) over [start, end). With `page` (microversion 2.40 on),
+   * at most `limit` instances are counted, in (project, instance id) order after the `marker`
+   * instance; a project's usage can then be split across pages, as in Nova.
+   */
+  async usage(
+    projectId: string | null,
+    start: Date,
+    end: Date,
+    page?: { limit: number; marker: string | null },
+  ): Promise<TenantUsage[]> {
     const now = (this.deps.now ?? (() => new Date()))();
-    const qb = this.deps.db
-      .getRepository(InstanceEntity)
+    const instances = this.deps.db.getRepository(InstanceEntity);
+    const qb = instances
       .createQueryBuilder('i')
       .where('i.launchedAt IS NOT NULL AND i.launchedAt < :end', { end: end.toISOString() })
       .andWhere('(i.terminatedAt IS NULL OR i.terminatedAt > :start)', { start: start.toISOString() });
     if (projectId !== null) qb.andWhere('i.projectId = :projectId', { projectId });
-    const rows = await qb.orderBy('i.projectId', 'ASC').addOrderBy('i.id', 'ASC').getMany();
+    if (page?.marker != null) {
+      // Within the project asked about: another project's instance ids stay unknown.
+      const at = await instances.findOne({
+        where: { id: page.marker, ...(projectId !== null ? { projectId } : {}) },
+        select: { id: true, projectId: true },
+      });
+      if (!at) throw invalid(`Marker ${page.marker} could not be found.`);
+      qb.andWhere('(i.projectId > :markerProject OR (i.projectId = :markerProject AND i.id > :markerId))', {
+        markerProject: at.projectId,
+        markerId: at.id,
+      });
+    }
+    qb.orderBy('i.projectId', 'ASC').addOrderBy('i.id', 'ASC');
+    if (page) qb.take(page.limit);
+    const rows = await qb.getMany();
     const byProject = new Map<string, ServerUsage[]>();
     for (const row of rows) {
       const u = usageOf(row, start, end, now);

@@ -368,13 +368,11 @@ describe('server boot', () => {
 
   it("refuses unknown flavors, images and key pairs with Nova's 400 messages", async () => {
     const flavor = await boot(h.tokens.alice, 'a', { flavorRef: '999' });
-    expect(flavor.body).toEqual({ badRequest: { code: 400, message: 'Flavor 999 could not be found.' } });
+    expect(flavor.body).toEqual({ badRequest: { code: 400, message: 'Invalid flavorRef provided.' } });
     const image = await boot(h.tokens.alice, 'a', { imageRef: '00000000-0000-4000-8000-000000000000' });
-    expect(image.body.badRequest.message).toBe(
-      'Image 00000000-0000-4000-8000-000000000000 could not be found.',
-    );
+    expect(image.body).toEqual({ badRequest: { code: 400, message: 'Can not find requested image' } });
     const other = await boot(h.tokens.alice, 'a', { imageRef: PRIVATE_IMAGE_ID });
-    expect(other.status).toBe(400);
+    expect(other.body).toEqual({ badRequest: { code: 400, message: 'Can not find requested image' } });
     const key = await boot(h.tokens.alice, 'a', { key_name: 'nope' });
     expect(key.body.badRequest.message).toBe('Invalid key_name provided.');
   });
@@ -398,7 +396,7 @@ describe('server boot', () => {
     };
     const stolen = await boot(h.tokens.alice, 'k', { imageRef: withFiles(bobsKernel) });
     expect(stolen.status).toBe(400);
-    expect(stolen.body.badRequest.message).toBe(`Image ${bobsKernel} could not be found.`);
+    expect(stolen.body.badRequest.message).toBe('Can not find requested image');
     const wrongKind = await boot(h.tokens.alice, 'k', { imageRef: withFiles(publicKernel, publicKernel) });
     expect(wrongKind.status).toBe(400);
     expect(wrongKind.body.badRequest.message).toContain('is not an ari image');
@@ -698,6 +696,23 @@ describe('key pairs', () => {
     expect((await api(h.tokens.bob, 'GET', '/os-keypairs/k1')).status).toBe(404);
     expect((await api(h.tokens.alice, 'POST', '/os-keypairs', { keypair: { name: 'k1' } })).status).toBe(409);
     expect((await api(h.tokens.alice, 'DELETE', '/os-keypairs/k1', undefined, mv('2.10'))).status).toBe(204);
+    // From 2.35 key pairs page by name, with a next link on a full page.
+    for (const name of ['kb', 'ka']) {
+      expect((await api(h.tokens.alice, 'POST', '/os-keypairs', { keypair: { name } })).status).toBe(200);
+    }
+    const page = await api(h.tokens.alice, 'GET', '/os-keypairs?limit=1', undefined, mv('2.35'));
+    expect(page.body.keypairs.map((k: any) => k.keypair.name)).toEqual(['ka']);
+    const next = new URL(page.body.keypairs_links[0].href);
+    expect(next.searchParams.get('marker')).toBe('ka');
+    const rest = await api(h.tokens.alice, 'GET', `/os-keypairs${next.search}`, undefined, mv('2.35'));
+    expect(rest.body.keypairs.map((k: any) => k.keypair.name)).toEqual(['kb']);
+    // A full page links on even when nothing follows; the empty page after it does not.
+    const end = new URL(rest.body.keypairs_links[0].href);
+    const last = await api(h.tokens.alice, 'GET', `/os-keypairs${end.search}`, undefined, mv('2.35'));
+    expect(last.body).toEqual({ keypairs: [] });
+    for (const name of ['ka', 'kb']) {
+      expect((await api(h.tokens.alice, 'DELETE', `/os-keypairs/${name}`)).status).toBe(202);
+    }
     expect((await api(h.tokens.alice, 'GET', '/os-keypairs/k1')).status).toBe(404);
   });
 
@@ -867,5 +882,58 @@ describe('admin APIs', () => {
     );
     expect(own.body.tenant_usage.server_usages).toHaveLength(3);
     expect((await api(h.tokens.bob, 'GET', `/os-simple-tenant-usage/${h.projects.alice}`)).status).toBe(403);
+  });
+
+  it('pages usage by instance from 2.40, following next links to the last page', async () => {
+    const query = 'detailed=1&start=2000-01-01T00:00:00';
+    const whole = await api(h.tokens.admin, 'GET', `/os-simple-tenant-usage?${query}`, undefined, mv('2.40'));
+    const everyId = whole.body.tenant_usages.flatMap((u: any) =>
+      u.server_usages.map((s: any) => s.instance_id),
+    );
+    expect(everyId.length).toBeGreaterThan(3);
+    expect(whole.body).not.toHaveProperty('tenant_usages_links');
+
+    const seen: string[] = [];
+    let path: string | null = `/os-simple-tenant-usage?${query}&limit=2`;
+    for (let pages = 0; path !== null; pages++) {
+      expect(pages).toBeLessThan(everyId.length);
+      const res: any = await api(h.tokens.admin, 'GET', path, undefined, mv('2.40'));
+      expect(res.status).toBe(200);
+      const ids = res.body.tenant_usages.flatMap((u: any) => u.server_usages.map((s: any) => s.instance_id));
+      expect(ids.length).toBeLessThanOrEqual(2);
+      seen.push(...ids);
+      const link = res.body.tenant_usages_links?.[0];
+      if (link) {
+        expect(link.rel).toBe('next');
+        const next = new URL(link.href);
+        expect(next.searchParams.get('marker')).toBe(ids[ids.length - 1]);
+        expect(next.searchParams.get('detailed')).toBe('1');
+        path = `/os-simple-tenant-usage${next.search}`;
+      } else path = null;
+    }
+    expect(seen).toEqual(everyId);
+
+    const own = await api(
+      h.tokens.bob,
+      'GET',
+      `/os-simple-tenant-usage/${h.projects.bob}?start=2000-01-01T00:00:00&limit=2`,
+      undefined,
+      mv('2.40'),
+    );
+    expect(own.body.tenant_usage.server_usages).toHaveLength(2);
+    expect(own.body.tenant_usage_links[0].href).toContain(`/os-simple-tenant-usage/${h.projects.bob}?`);
+    // Before 2.40 limit and marker are not read, as in Nova.
+    const old = await api(h.tokens.admin, 'GET', `/os-simple-tenant-usage?${query}&limit=1&marker=nope`);
+    expect(old.status).toBe(200);
+    expect(old.body).not.toHaveProperty('tenant_usages_links');
+    const badMarker = await api(
+      h.tokens.admin,
+      'GET',
+      `/os-simple-tenant-usage?marker=nope`,
+      undefined,
+      mv('2.40'),
+    );
+    expect(badMarker.status).toBe(400);
+    expect(badMarker.body.badRequest.message).toBe('Marker nope could not be found.');
   });
 });

@@ -54,6 +54,17 @@ function isoParam(name: string, value: string | null): string | null {
   return d.toISOString();
 }
 
+/** The query parameters a next link repeats: all but limit and marker (the last of a repeated one). */
+export function passThroughOf(query: Query): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(query)) {
+    if (key === 'limit' || key === 'marker') continue;
+    const v = single(query, key);
+    if (v !== null) out[key] = v;
+  }
+  return out;
+}
+
 export function parseLimit(value: string | null): number {
   if (value === null) return MAX_LIMIT;
   if (!/^\d+$/.test(value.trim())) throw invalid('limit param must be an integer');
@@ -79,13 +90,6 @@ export function parseServerQuery(query: Query, admin: boolean): ServerQuery {
     query.all_tenants !== undefined &&
     (single(query, 'all_tenants') === '' || truthy(single(query, 'all_tenants')));
   const projectId = admin ? (single(query, 'project_id') ?? single(query, 'tenant_id')) : null;
-  const passThrough: Record<string, string> = {};
-  for (const [key, value] of Object.entries(query)) {
-    if (key === 'limit' || key === 'marker') continue;
-    const v = single(query, key);
-    if (v !== null) passThrough[key] = v;
-    else if (typeof value === 'string') passThrough[key] = value;
-  }
   return {
     name: name !== null && name !== '' ? nameRegex(name) : null,
     status: status !== null ? status.toUpperCase() : null,
@@ -98,7 +102,7 @@ export function parseServerQuery(query: Query, admin: boolean): ServerQuery {
     marker: single(query, 'marker'),
     allTenants,
     projectId,
-    passThrough,
+    passThrough: passThroughOf(query),
   };
 }
 

@@ -86,6 +86,20 @@ export class Urls {
     const params = new URLSearchParams({ ...query, limit: String(limit), marker });
     return { rel: 'next', href: `${this.versioned}/${collection}?${params.toString()}` };
   }
+
+  /**
+   * Nova's `<collection>_links`: a next link whenever a page came back full, the default
+   * limit (1000) included, so that clients that follow links see every item; else none.
+   */
+  pageLinks(
+    collection: string,
+    query: Record<string, string>,
+    count: number,
+    limit: number,
+    lastId: () => string,
+  ): Link[] | null {
+    return count > 0 && count === limit ? [this.next(collection, query, limit, lastId())] : null;
+  }
 }
 
 function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {

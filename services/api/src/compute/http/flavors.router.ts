@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '@strato/http';
 import { invalid, notFound } from '@strato/errors';
-import { parseLimit, truthy } from '../domain/server-query';
+import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import type { FlavorService } from '../flavor.service';
 import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
 import { flavorSummary, flavorView } from './views';
@@ -90,16 +90,14 @@ export function flavorsRouter(deps: { flavors: FlavorService; urls: Urls }): Rou
       const body: Record<string, unknown> = {
         flavors: rows.map((f) => (detail ? flavorView(f, mv, urls) : flavorSummary(f, mv, urls))),
       };
-      if (rows.length > 0 && rows.length === limit && queryParam(req, 'limit') !== null) {
-        const query = Object.fromEntries(
-          Object.entries(req.query).filter(
-            ([k, v]) => k !== 'limit' && k !== 'marker' && typeof v === 'string',
-          ),
-        ) as Record<string, string>;
-        body.flavors_links = [
-          urls.next(detail ? 'flavors/detail' : 'flavors', query, limit, rows[rows.length - 1]!.id),
-        ];
-      }
+      const links = urls.pageLinks(
+        detail ? 'flavors/detail' : 'flavors',
+        passThroughOf(req.query),
+        rows.length,
+        limit,
+        () => rows[rows.length - 1]!.id,
+      );
+      if (links) body.flavors_links = links;
       res.json(body);
     });
 

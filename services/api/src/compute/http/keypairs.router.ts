@@ -3,9 +3,9 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '@strato/http';
 import { invalid } from '@strato/errors';
-import { parseLimit } from '../domain/server-query';
+import { parseLimit, passThroughOf } from '../domain/server-query';
 import type { KeypairService } from '../keypair.service';
-import { callerOf, parseBody, queryParam, versionOf } from './context';
+import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
 import { keypairSummary, keypairView } from './views';
 
 const createSchema = z.object({
@@ -26,8 +26,8 @@ const createSchema = z.object({
     .loose(),
 });
 
-export function keypairsRouter(deps: { keypairs: KeypairService }): Router {
-  const { keypairs } = deps;
+export function keypairsRouter(deps: { keypairs: KeypairService; urls: Urls }): Router {
+  const { keypairs, urls } = deps;
   const router = Router();
 
   router.post(
@@ -73,7 +73,19 @@ export function keypairsRouter(deps: { keypairs: KeypairService }): Router {
         limit,
         marker,
       );
-      res.json({ keypairs: rows.map((k) => keypairSummary(k, mv)) });
+      const body: Record<string, unknown> = { keypairs: rows.map((k) => keypairSummary(k, mv)) };
+      // Paged from 2.35, by name.
+      const links = mv.atLeast(35)
+        ? urls.pageLinks(
+            'os-keypairs',
+            passThroughOf(req.query),
+            rows.length,
+            limit,
+            () => rows[rows.length - 1]!.name,
+          )
+        : null;
+      if (links) body.keypairs_links = links;
+      res.json(body);
     }),
   );
 

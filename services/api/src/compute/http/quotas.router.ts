@@ -1,16 +1,16 @@
 /** /limits, /os-quota-sets and /os-simple-tenant-usage. */
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { route } from '@strato/http';
 import { forbidden, invalid } from '@strato/errors';
 import type { Caller } from '../domain/caller';
 import type { ApiVersion } from '../domain/microversion';
 import { isQuotaResource, type QuotaLimits } from '../domain/quota';
-import { truthy } from '../domain/server-query';
+import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import { requireAdmin } from '../flavor.service';
 import type { QuotaService, ProjectUsage } from '../quota.service';
-import type { UsageService } from '../usage.service';
-import { callerOf, parseBody, queryParam, versionOf } from './context';
+import type { TenantUsage, UsageService } from '../usage.service';
+import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
 
 /** Resources Nova still shows at a microversion (network ones went in 2.36, files in 2.57). */
 function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit: number) => unknown) {
@@ -72,7 +72,7 @@ function parseUsageTime(name: string, value: string | null, fallback: Date): Dat
   return d;
 }
 
-export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService }): Router {
+export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; urls: Urls }): Router {
   const { quotas } = deps;
   const router = Router();
 
@@ -189,12 +189,28 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService }
     }),
   );
 
-  const period = (req: Parameters<Parameters<typeof route>[0]>[0]) => {
+  const period = (req: Request) => {
     const now = new Date();
     const end = parseUsageTime('end', queryParam(req, 'end'), now);
     const start = parseUsageTime('start', queryParam(req, 'start'), new Date(end.getTime() - 24 * 3_600_000));
     if (start > end) throw invalid('Invalid start time. The start time cannot occur after the end time.');
     return { start, end };
+  };
+
+  /** From 2.40, usage is paged by instance (limit, marker) with a next link on a full page. */
+  const usagePage = (req: Request) =>
+    versionOf(req).atLeast(40)
+      ? { limit: parseLimit(queryParam(req, 'limit')), marker: queryParam(req, 'marker') }
+      : null;
+  const usageLinks = (collection: string, req: Request, usages: TenantUsage[], limit: number) => {
+    const counted = usages.flatMap((u) => u.server_usages);
+    return deps.urls.pageLinks(
+      collection,
+      passThroughOf(req.query),
+      counted.length,
+      limit,
+      () => counted[counted.length - 1]!.instance_id,
+    );
   };
 
   router.get(
@@ -204,12 +220,16 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService }
       requireAdmin(caller, 'os-simple-tenant-usage:list');
       const { start, end } = period(req);
       const detailed = truthy(queryParam(req, 'detailed'));
-      const usages = await deps.usage.usage(null, start, end);
-      res.json({
+      const page = usagePage(req);
+      const usages = await deps.usage.usage(null, start, end, page ?? undefined);
+      const body: Record<string, unknown> = {
         tenant_usages: usages.map(({ server_usages, ...totals }) =>
           detailed ? { ...totals, server_usages } : totals,
         ),
-      });
+      };
+      const links = page && usageLinks('os-simple-tenant-usage', req, usages, page.limit);
+      if (links) body.tenant_usages_links = links;
+      res.json(body);
     }),
   );
 
@@ -220,8 +240,12 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService }
       const projectId = String(req.params.projectId);
       if (projectId !== caller.projectId) requireAdmin(caller, 'os-simple-tenant-usage:show');
       const { start, end } = period(req);
-      const [usage] = await deps.usage.usage(projectId, start, end);
-      res.json({ tenant_usage: usage ?? {} });
+      const page = usagePage(req);
+      const usages = await deps.usage.usage(projectId, start, end, page ?? undefined);
+      const body: Record<string, unknown> = { tenant_usage: usages[0] ?? {} };
+      const links = page && usageLinks(`os-simple-tenant-usage/${projectId}`, req, usages, page.limit);
+      if (links) body.tenant_usage_links = links;
+      res.json(body);
     }),
   );
 

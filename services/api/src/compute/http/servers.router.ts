@@ -155,12 +155,14 @@ export function serversRouter(deps: {
       const body: Record<string, unknown> = {
         servers: rows.map((r) => (ctx ? serverView(r, ctx) : serverSummary(r, urls))),
       };
-      const explicitLimit = (req.query as Record<string, unknown>).limit !== undefined;
-      if (rows.length > 0 && rows.length === q.limit && explicitLimit) {
-        body.servers_links = [
-          urls.next(detail ? 'servers/detail' : 'servers', q.passThrough, q.limit, rows[rows.length - 1]!.id),
-        ];
-      }
+      const links = urls.pageLinks(
+        detail ? 'servers/detail' : 'servers',
+        q.passThrough,
+        rows.length,
+        q.limit,
+        () => rows[rows.length - 1]!.id,
+      );
+      if (links) body.servers_links = links;
       res.json(body);
     });
   router.get('/servers', list(false));
