@@ -82,6 +82,14 @@ export class GuestDisks {
       const [root, kernel, ramdisk] = fetched.map((f) => (f.status === 'fulfilled' ? f.value : null));
 
       const info = await this.deps.qemuImg.info(root!.path, format);
+      // Checked on every use, not only when the cache downloaded the file: the same bytes may
+      // have been cached for an image that called them raw.
+      if (format === 'qcow2' && (info.backingFile !== null || info.externalDataFile)) {
+        throw new AppError(
+          'Invalid',
+          `Image ${spec.image.id} is a qcow2 image that refers to other files (a backing or data file); it cannot be booted.`,
+        );
+      }
       const rootBytes = spec.rootDiskGb * GiB;
       if (spec.rootDiskGb > 0 && info.virtualSize > rootBytes) {
         throw new AppError('Invalid', "Flavor's disk is too small for requested image.");

@@ -312,6 +312,22 @@ describeQemu('LibvirtDriver on qemu:///system with real guests', () => {
     await noTraceOf(vhd.instanceId);
   });
 
+  it('refuses those bytes as qcow2 even after the cache took them in for an image that called them raw', async () => {
+    // Cached under their checksum, checked as raw (where a backing file means nothing)...
+    const asRaw = await cache.acquire({ ...withBacking.image, disk_format: 'raw' });
+    try {
+      // ...then asked for by an image with the same checksum that says qcow2.
+      const evil = tracked({ image: withBacking.image });
+      await expect(driver.spawn(evil)).rejects.toMatchObject({
+        kind: 'Invalid',
+        message: expect.stringContaining('refers to other files') as unknown,
+      });
+      await noTraceOf(evil.instanceId);
+    } finally {
+      asRaw.release();
+    }
+  });
+
   it('boots the test guest: ready marker and its name from the config drive, resource controls in the XML', async () => {
     const name = `qemu-guest-${randomUUID().slice(0, 8)}`;
     const spec = tracked({
