@@ -28,6 +28,32 @@ describe('server list query', () => {
     expect(matchesInMemory(sub, { name: 'my-vm10', vmState: 'active', taskState: null })).toBe(true);
   });
 
+  it('runs any name pattern in linear time: a catastrophic one answers at once', () => {
+    // With a backtracking engine this pattern takes minutes on this name (and jest times out).
+    const q = parseServerQuery({ name: '^(a+)+$' }, false);
+    expect(matchesInMemory(q, { name: `${'a'.repeat(40)}!`, vmState: 'active', taskState: null })).toBe(
+      false,
+    );
+    expect(matchesInMemory(q, { name: 'AAA', vmState: 'active', taskState: null })).toBe(true);
+  });
+
+  it('keeps the meaning of escapes while it ignores case', () => {
+    const match = (pattern: string, name: string) =>
+      matchesInMemory(parseServerQuery({ name: pattern }, false), {
+        name,
+        vmState: 'active',
+        taskState: null,
+      });
+    expect(match('^\\S+$', 'Web-1')).toBe(true);
+    expect(match('^\\S+$', 'web 1')).toBe(false);
+    expect(match('^WEB\\d$', 'web7')).toBe(true);
+    expect(match('^WEB\\D$', 'web7')).toBe(false);
+    expect(match('^\\Qeb\\C', 'qebc')).toBe(true); // identity escapes: letters like any other
+    // A back-reference is not for the linear engine: the pattern is matched as literal text.
+    expect(match('(a)\\1', 'x(A)\\1y')).toBe(true);
+    expect(match('(a)\\1', 'aa')).toBe(false);
+  });
+
   it('does not fail on a name that is not a valid regex', () => {
     const q = parseServerQuery({ name: 'a(b' }, false);
     expect(matchesInMemory(q, { name: 'xa(b', vmState: 'active', taskState: null })).toBe(true);
