@@ -108,6 +108,7 @@ function lowerCasePattern(pattern: string): string {
  */
 export function nameMatcher(pattern: string): NameMatcher {
   try {
+    // eslint-disable-next-line no-invalid-regexp -- 'l' (linear) is V8's, enabled above
     const re = new RegExp(lowerCasePattern(pattern), 'l');
     return (name) => re.test(name.toLowerCase());
   } catch {
