@@ -28,7 +28,7 @@ import {
   type QuotaLimits,
 } from './domain/quota';
 import { matchesInMemory, type ServerQuery } from './domain/server-query';
-import type { ImageLookup } from './domain/ports';
+import type { ImageAuth, ImageLookup } from './domain/ports';
 import type { CachedHostList } from './adapters/host-directory.scheduler';
 import type { FlavorService } from './flavor.service';
 import { enqueue, outboxRow, type OutboxRelay, type SchedulePayload } from './outbox.relay';
@@ -68,6 +68,13 @@ export interface CreatedServers {
   adminPass: string;
   reservationId: string;
 }
+
+/** The caller as the image service sees it: its own token, project and admin role. */
+const imageAuth = (caller: Caller): ImageAuth => ({
+  token: caller.token,
+  projectId: caller.projectId,
+  admin: caller.admin,
+});
 
 export const instanceNotFound = (id: string) => notFound(`Instance ${id} could not be found.`);
 
@@ -252,10 +259,7 @@ export class ServerService {
       throw err;
     });
     if (flavor.disabled) throw invalid(`Flavor ${flavor.id} is disabled.`);
-    const image = await this.deps.images.get(input.imageRef, {
-      token: caller.token,
-      projectId: caller.projectId,
-    });
+    const image = await this.deps.images.get(input.imageRef, imageAuth(caller));
     // Nova's words for an image that is missing or not the caller's to use.
     if (!image) throw invalid('Can not find requested image');
     if (image.status !== 'active') throw invalid(`Image ${input.imageRef} is not active.`);
@@ -391,7 +395,7 @@ export class ServerService {
     for (const [property, format] of wanted) {
       const id = properties[property];
       if (!id) continue;
-      const file = await this.deps.images.get(id, { token: caller.token, projectId: caller.projectId });
+      const file = await this.deps.images.get(id, imageAuth(caller));
       if (!file) throw invalid('Can not find requested image');
       if (file.status !== 'active') throw invalid(`Image ${id} is not active.`);
       if (file.disk_format !== format) {
@@ -706,7 +710,7 @@ export class ServerService {
     if (limits.metadata_items >= 0 && items > limits.metadata_items) {
       throw new AppError('QuotaExceeded', 'Image metadata limit exceeded');
     }
-    const auth = { token: caller.token, projectId: caller.projectId };
+    const auth = imageAuth(caller);
     const source = await this.deps.images.get(row.imageId, auth);
     const inherited = source ? inheritable(source.properties) : {};
     const imageId = await this.deps.images.create(

@@ -6,7 +6,7 @@ import type { NewImage } from '../domain/ports';
 import { faultMessage, HttpImageLookup } from './image-lookup.http';
 
 const log = createLogger('image-lookup-test', { level: 'silent' });
-const auth = { token: 'user-token', projectId: 'p1' };
+const auth = { token: 'user-token', projectId: 'p1', admin: false };
 
 interface Seen {
   method: string;
@@ -112,6 +112,18 @@ describe('HttpImageLookup.get', () => {
     exists = true;
     clock = 2000;
     expect((await images.get('img2', auth))?.name).toBe('new');
+  });
+  it("never serves a member of a project what the project's admin was shown", async () => {
+    // The image service shows another project's private image to an admin token only.
+    reply = (req) =>
+      req.token === 'admin-token'
+        ? { status: 200, body: doc(req.url.split('/').at(-1)!, 'theirs') }
+        : { status: 404 };
+    const images = new HttpImageLookup({ imageUrl: url, log });
+    const admin = { token: 'admin-token', projectId: 'p1', admin: true };
+    expect((await images.get('private-of-p2', admin))?.name).toBe('theirs');
+    expect(await images.get('private-of-p2', auth)).toBeNull();
+    expect(seen.map((r) => r.token)).toEqual(['admin-token', 'user-token']);
   });
 });
 

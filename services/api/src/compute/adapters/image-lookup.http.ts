@@ -2,7 +2,7 @@
  * ImageLookup over the Image v2 API, always with the caller's own token (so the image
  * service's visibility and ownership rules apply, and what is created is the caller's):
  * - GET {imageUrl}/v2/images/{id}: 404 (and 403) mean "no such image for this caller";
- *   anything else is Unavailable. Answers are kept a few seconds per (project, image) so a
+ *   anything else is Unavailable. Answers are kept a few seconds per (project, admin, image) so a
  *   burst of boots costs one call.
  * - POST {imageUrl}/v2/images (createImage's queued record) and DELETE (its rollback): the
  *   image service's refusals keep their meaning (400 Invalid, 403 Forbidden, 409 Conflict,
@@ -41,6 +41,14 @@ export function faultMessage(text: string): string | null {
   }
 }
 
+/**
+ * Answers are shared by the callers who see the same images: a project's members, or its
+ * admins (whose tokens see every project's images; a member must never be served those).
+ */
+function cacheKey(imageId: string, auth: ImageAuth): string {
+  return `${auth.projectId}${auth.admin ? '+admin' : ''}/${imageId}`;
+}
+
 export class HttpImageLookup implements ImageLookup {
   private readonly cache: RefreshingMap<Found | null>;
 
@@ -74,8 +82,8 @@ export class HttpImageLookup implements ImageLookup {
    * image service for an image it has just used (an image deleted meanwhile fails at the
    * agent, which cannot download it). Concurrent misses share one request.
    */
-  get(imageId: string, auth: { token: string; projectId: string }): Promise<Found | null> {
-    return this.cache.get(`${auth.projectId}/${imageId}`, () => this.fetch(imageId, auth.token));
+  get(imageId: string, auth: ImageAuth): Promise<Found | null> {
+    return this.cache.get(cacheKey(imageId, auth), () => this.fetch(imageId, auth.token));
   }
 
   async create(image: NewImage, auth: ImageAuth): Promise<string> {
@@ -101,7 +109,7 @@ export class HttpImageLookup implements ImageLookup {
   }
 
   async delete(imageId: string, auth: ImageAuth): Promise<void> {
-    this.cache.delete(`${auth.projectId}/${imageId}`);
+    for (const admin of [false, true]) this.cache.delete(cacheKey(imageId, { ...auth, admin }));
     const res = await this.call('DELETE', `/v2/images/${encodeURIComponent(imageId)}`, auth.token);
     await res.body?.cancel();
     if (res.status !== 204 && res.status !== 404) throw await this.refused(res, 'delete');

@@ -5,6 +5,8 @@ import type { HostSummary, Image } from '@strato/contracts';
 export interface ImageAuth {
   token: string;
   projectId: string;
+  /** An admin's token sees every project's images: its answers are not a member's. */
+  admin: boolean;
 }
 
 /** A new, queued image record (createImage's snapshot, before the agent uploads its data). */
