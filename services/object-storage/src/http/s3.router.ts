@@ -107,6 +107,23 @@ function owner(cred: S3Credential): string {
   return `<Owner>${el('ID', cred.projectId)}${el('DisplayName', cred.projectId)}</Owner>`;
 }
 
+/** The one ACL there is: the owning project's full control. */
+function accessControlPolicy(cred: S3Credential): string {
+  return `<AccessControlPolicy xmlns="${XMLNS}">${owner(cred)}<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">${el('ID', cred.projectId)}</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>`;
+}
+
+/** Object sub-resources this store does not have (acl is read-only: see objectAcl). */
+const OBJECT_SUBRESOURCES = [
+  'acl',
+  'tagging',
+  'retention',
+  'legal-hold',
+  'torrent',
+  'attributes',
+  'restore',
+  'select',
+];
+
 function quoted(etag: string): string {
   return `"${etag}"`;
 }
@@ -350,11 +367,7 @@ export function s3Handler(
           return;
         }
         if (query.has('acl')) {
-          sendXml(
-            res,
-            200,
-            `<AccessControlPolicy xmlns="${XMLNS}">${owner(ctx.cred)}<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">${el('ID', ctx.cred.projectId)}</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>`,
-          );
+          sendXml(res, 200, accessControlPolicy(ctx.cred));
           return;
         }
         if (query.has('uploads')) {
@@ -509,6 +522,17 @@ export function s3Handler(
   async function objectRequest(ctx: S3Context, ref: ObjectRef): Promise<void> {
     const { req, query } = ctx;
     const uploadId = query.get('uploadId');
+    // An object's sub-resources are not the object: PUT ?acl must not overwrite its data with
+    // the ACL document, nor DELETE ?tagging remove it.
+    const sub = OBJECT_SUBRESOURCES.find((name) => query.has(name));
+    if (sub === 'acl' && (req.method === 'GET' || req.method === 'HEAD')) {
+      await objectAcl(ctx, ref);
+      return;
+    }
+    if (sub) {
+      await discardBody(req);
+      throw storageError('NotImplemented', `The ${sub} subresource is not implemented.`);
+    }
     switch (req.method) {
       case 'PUT':
         if (uploadId !== null) {
@@ -571,6 +595,15 @@ export function s3Handler(
       default:
         throw storageError('MethodNotAllowed', 'The specified method is not allowed against this resource.');
     }
+  }
+
+  /** The owner's full control, as for a bucket: objects have no ACLs of their own here. */
+  async function objectAcl(ctx: S3Context, ref: ObjectRef): Promise<void> {
+    await store.head(ref).catch(async (err: unknown) => {
+      await store.container(ref.account, ref.container);
+      throw err;
+    });
+    sendXml(ctx.res, 200, accessControlPolicy(ctx.cred));
   }
 
   async function putObject(ctx: S3Context, ref: ObjectRef): Promise<void> {

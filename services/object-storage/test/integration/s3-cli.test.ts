@@ -143,6 +143,33 @@ describe('S3 with awscli, curl and rclone', () => {
     expect(again.stderr).toContain('BucketAlreadyOwnedByYou');
   });
 
+  it("reads an object's ACL, and leaves the object whole when asked for sub-resources it lacks", async () => {
+    await aws('s3api', 'create-bucket', '--bucket', 'acls');
+    const file = join(work, 'acl-data.txt');
+    await writeFile(file, 'the data');
+    await aws('s3api', 'put-object', '--bucket', 'acls', '--key', 'k', '--body', file);
+    const acl = JSON.parse(
+      (await aws('s3api', 'get-object-acl', '--bucket', 'acls', '--key', 'k')).stdout,
+    ) as {
+      Grants: { Permission: string }[];
+    };
+    expect(acl.Grants.map((g) => g.Permission)).toEqual(['FULL_CONTROL']);
+    const refused = (args: string[]) =>
+      aws('s3api', ...args).then(
+        () => 'accepted',
+        (e: { stderr: string }) => e.stderr,
+      );
+    expect(
+      await refused(['put-object-acl', '--bucket', 'acls', '--key', 'k', '--acl', 'public-read']),
+    ).toContain('NotImplemented');
+    expect(await refused(['delete-object-tagging', '--bucket', 'acls', '--key', 'k'])).toContain(
+      'NotImplemented',
+    );
+    const back = join(work, 'acl-back.txt');
+    await aws('s3api', 'get-object', '--bucket', 'acls', '--key', 'k', back);
+    expect(await readFile(back, 'utf8')).toBe('the data');
+  });
+
   it('syncs a directory tree both ways with rclone', async () => {
     const tree = join(work, 'tree');
     await mkdir(join(tree, 'a', 'b'), { recursive: true });
