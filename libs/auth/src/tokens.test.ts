@@ -83,16 +83,20 @@ describe('TokenService', () => {
     await expect(service(`k2:${secretB}`).verify(token)).rejects.toMatchObject({ kind: 'Unauthorized' });
   });
 
-  it('revokes one token, and tokens exchanged from it', async () => {
+  it('revokes one token, and every token exchanged from it, however many steps away', async () => {
     const tokens = service();
     const first = tokens.issue(input);
     const exchanged = tokens.issue({ ...input, methods: ['token'], parent: first.claims });
     expect(exchanged.claims.expiresAt).toEqual(first.claims.expiresAt);
     expect(exchanged.claims.auditIds[1]).toBe(first.claims.auditIds[0]);
+    // Exchanged again: the chain is still named by its first token.
+    const twice = tokens.issue({ ...input, methods: ['token'], parent: exchanged.claims });
+    expect(twice.claims.auditIds).toEqual([expect.any(String), first.claims.auditIds[0]]);
     const other = tokens.issue(input);
     await tokens.revoke(first.claims);
     await expect(tokens.verify(first.token)).rejects.toMatchObject({ kind: 'Unauthorized' });
     await expect(tokens.verify(exchanged.token)).rejects.toMatchObject({ kind: 'Unauthorized' });
+    await expect(tokens.verify(twice.token)).rejects.toMatchObject({ kind: 'Unauthorized' });
     await expect(tokens.verify(other.token)).resolves.toBeDefined();
   });
 

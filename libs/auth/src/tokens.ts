@@ -37,7 +37,7 @@ export interface TokenClaims {
   project: ProjectScope | null;
   roles: RoleRef[];
   methods: string[];
-  /** audit_ids: this token's own id first, then the one it was exchanged from, if any. */
+  /** audit_ids: this token's own id first, then the first of the chain it was exchanged from, if any. */
   auditIds: string[];
   issuedAt: Date;
   expiresAt: Date;
@@ -117,7 +117,9 @@ export class TokenService {
     const expiresMs = input.parent
       ? input.parent.expiresAt.getTime()
       : Math.floor(issuedMs / 1000 + this.deps.ttlSeconds) * 1000;
-    const auditIds = [newAuditId(), ...(input.parent ? input.parent.auditIds.slice(0, 1) : [])];
+    // Keystone's audit chain: an exchanged token names the first token of its chain, so that
+    // revoking that one ends every token exchanged from it, however many steps away.
+    const auditIds = [newAuditId(), ...(input.parent ? input.parent.auditIds.slice(-1) : [])];
     const kid = this.deps.keys[0]!.kid;
     const p = input.project;
     const payload: z.infer<typeof payloadSchema> = {
