@@ -17,11 +17,6 @@ const stateChangedSchema = z.object({
   instance_id: instanceId,
   /** The host the instance is on (null: not placed, e.g. "No valid host was found."). */
   host: hostName.nullable(),
-  /**
-   * The availability zone of `host`, where the sender knows it (a compute agent does). The
-   * api shows it as the server's zone when the boot asked for none, as Nova does.
-   */
-  availability_zone: z.string().min(1).max(255).optional(),
   /** Build attempt the event belongs to (null for events not tied to a build). */
   attempt: z.int().min(1).nullable(),
   vm_state: vmState,
@@ -35,13 +30,23 @@ const stateChangedSchema = z.object({
 
 export const instanceStateChanged = defineMessage({
   type: 'instance.state_changed',
-  version: 2,
+  version: 3,
   kind: 'event',
   description:
     "scheduler / compute-agent → api (and scheduler): an instance's vm_state, task_state, power_state or " +
     "fault changed. Apply it only if `attempt` is not older than the instance's current attempt. " +
     'v2 adds the createImage task_states (image_snapshot, image_snapshot_pending, image_pending_upload, ' +
-    'image_uploading).',
+    'image_uploading); v3 the availability_zone of the host, where the sender knows it (agents do), ' +
+    "which the api shows as the server's zone.",
+  schema: stateChangedSchema.extend({ availability_zone: z.string().min(1).max(255).optional() }),
+});
+
+/** Superseded by v3 (no availability_zone; every v2 payload is a valid v3 one); accepted, never sent. */
+export const instanceStateChangedV2 = defineMessage({
+  type: 'instance.state_changed',
+  version: 2,
+  kind: 'event',
+  description: 'instance.state_changed before availability_zone.',
   schema: stateChangedSchema,
 });
 

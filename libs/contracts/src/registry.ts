@@ -20,6 +20,7 @@ export const ALL_CONTRACTS: readonly MessageContract[] = [
   compute.snapshotInstance,
   compute.getConsoleOutput,
   events.instanceStateChanged,
+  events.instanceStateChangedV2,
   events.instanceStateChangedV1,
   events.instanceBuildFailed,
   events.hostReport,

@@ -28,7 +28,7 @@ export const computeAgentConfigSchema = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/, 'letters, digits, - _ . only')
     .default(hostname().replace(/[^A-Za-z0-9_.-]/g, '-')),
   HOST_IP: z.string().default('127.0.0.1'),
-  AVAILABILITY_ZONE: z.string().min(1).default('nova'),
+  AVAILABILITY_ZONE: z.string().min(1).max(255).default('nova'),
   /** libvirt connection; test:///default is libvirt's in-library test hypervisor. */
   LIBVIRT_URI: z.string().min(1).default('test:///default'),
   /** 'fake' is the in-memory simulated hypervisor (no libvirt). */

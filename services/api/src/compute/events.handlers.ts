@@ -10,6 +10,7 @@ import {
   hostInstances,
   instanceStateChanged,
   instanceStateChangedV1,
+  instanceStateChangedV2,
   MessageRouter,
   type PayloadOf,
 } from '@strato/contracts';
@@ -287,7 +288,8 @@ export class InstanceEventHandlers {
   subscribe(bus: Bus): Promise<Subscription> {
     const router = new MessageRouter()
       .on(instanceStateChanged, (envelope) => this.stateChanged(envelope.payload))
-      // Sent before the createImage task_states existed (a subset of v2).
+      // Sent before availability_zone (a subset of v3), or before the createImage task_states.
+      .on(instanceStateChangedV2, (envelope) => this.stateChanged(envelope.payload))
       .on(instanceStateChangedV1, (envelope) => this.stateChanged(envelope.payload))
       .on(hostInstances, (envelope) => this.hostInstances(envelope.payload));
     return bus.consume(apiQueues.instanceEvents.queue, router.handler(), {

@@ -5,6 +5,7 @@ import {
   instanceBuildFailed,
   instanceStateChanged,
   instanceStateChangedV1,
+  instanceStateChangedV2,
   listHosts,
   releaseClaim,
   scheduleInstance,
@@ -40,6 +41,7 @@ export function schedulerRouters(deps: {
     events: new MessageRouter()
       .on(instanceBuildFailed, async ({ payload }) => placement.buildFailed(payload))
       .on(instanceStateChanged, async ({ payload }) => placement.stateChanged(payload))
+      .on(instanceStateChangedV2, async ({ payload }) => placement.stateChanged(payload))
       .on(instanceStateChangedV1, async ({ payload }) => placement.stateChanged(payload)),
     reports: new MessageRouter().on(hostReport, async ({ payload }) => hosts.report(payload)),
     rpc: new MessageRouter()
