@@ -112,6 +112,26 @@ function accessControlPolicy(cred: S3Credential): string {
   return `<AccessControlPolicy xmlns="${XMLNS}">${owner(cred)}<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">${el('ID', cred.projectId)}</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>`;
 }
 
+/** Bucket sub-resources: none can be set here; GET answers location, versioning, acl, uploads. */
+const BUCKET_SUBRESOURCES = [
+  'acl',
+  'versioning',
+  'tagging',
+  'policy',
+  'cors',
+  'lifecycle',
+  'website',
+  'encryption',
+  'replication',
+  'logging',
+  'notification',
+  'object-lock',
+  'accelerate',
+  'requestPayment',
+  'ownershipControls',
+  'publicAccessBlock',
+];
+
 /** Object sub-resources this store does not have (acl is read-only: see objectAcl). */
 const OBJECT_SUBRESOURCES = [
   'acl',
@@ -317,15 +337,15 @@ export function s3Handler(
 
   async function bucketRequest(ctx: S3Context, bucket: string): Promise<void> {
     const { req, res, query, account } = ctx;
+    // Setting or removing a bucket's sub-resource must not create or delete the bucket.
+    const sub = BUCKET_SUBRESOURCES.find((name) => query.has(name));
+    if (sub && (req.method === 'PUT' || req.method === 'DELETE')) {
+      await discardBody(req);
+      throw storageError('NotImplemented', `The ${sub} subresource is not implemented.`);
+    }
     switch (req.method) {
       case 'PUT': {
         checkBucketName(bucket);
-        if (query.has('acl') || query.has('versioning') || query.has('tagging') || query.has('policy')) {
-          throw storageError(
-            'NotImplemented',
-            'A header you provided implies functionality that is not implemented',
-          );
-        }
         await discardBody(req);
         const created = await store.createContainer(account, bucket);
         if (!created)
@@ -374,21 +394,8 @@ export function s3Handler(
           await listUploads(ctx, bucket);
           return;
         }
-        for (const sub of [
-          'policy',
-          'cors',
-          'lifecycle',
-          'tagging',
-          'website',
-          'encryption',
-          'replication',
-          'logging',
-          'notification',
-          'object-lock',
-        ]) {
-          if (query.has(sub))
-            throw storageError('NotImplemented', `The ${sub} subresource is not implemented.`);
-        }
+        // location, versioning, acl and uploads are answered above.
+        if (sub) throw storageError('NotImplemented', `The ${sub} subresource is not implemented.`);
         await listObjects(ctx, bucket, query.get('list-type') === '2');
         return;
       default:

@@ -143,7 +143,7 @@ describe('S3 with awscli, curl and rclone', () => {
     expect(again.stderr).toContain('BucketAlreadyOwnedByYou');
   });
 
-  it("reads an object's ACL, and leaves the object whole when asked for sub-resources it lacks", async () => {
+  it("reads an object's ACL, and leaves objects and buckets whole when asked for sub-resources they lack", async () => {
     await aws('s3api', 'create-bucket', '--bucket', 'acls');
     const file = join(work, 'acl-data.txt');
     await writeFile(file, 'the data');
@@ -165,6 +165,19 @@ describe('S3 with awscli, curl and rclone', () => {
     expect(await refused(['delete-object-tagging', '--bucket', 'acls', '--key', 'k'])).toContain(
       'NotImplemented',
     );
+    // Nor does removing a bucket's policy remove the (empty) bucket.
+    await aws('s3api', 'create-bucket', '--bucket', 'empty-policy');
+    expect(await refused(['delete-bucket-policy', '--bucket', 'empty-policy'])).toContain('NotImplemented');
+    expect(
+      await refused([
+        'put-bucket-tagging',
+        '--bucket',
+        'empty-policy',
+        '--tagging',
+        'TagSet=[{Key=a,Value=b}]',
+      ]),
+    ).toContain('NotImplemented');
+    await aws('s3api', 'head-bucket', '--bucket', 'empty-policy');
     const back = join(work, 'acl-back.txt');
     await aws('s3api', 'get-object', '--bucket', 'acls', '--key', 'k', back);
     expect(await readFile(back, 'utf8')).toBe('the data');
