@@ -27,7 +27,8 @@ import {
   type InstanceUsage,
   type QuotaLimits,
 } from './domain/quota';
-import { matchesInMemory, type ServerQuery } from './domain/server-query';
+import { matchesStatus, NAME_FLAGS, type ServerQuery } from './domain/server-query';
+import { RegexTimeout, RegexWorker } from './domain/regex-worker';
 import type { ImageAuth, ImageLookup } from './domain/ports';
 import type { CachedHostList } from './adapters/host-directory.scheduler';
 import type { FlavorService } from './flavor.service';
@@ -234,6 +235,8 @@ interface Admission {
 export class ServerService {
   /** Boots waiting for their project's next quota transaction (see admit). */
   private readonly lanes = new Map<string, Admission[]>();
+  /** Runs the name filters of server lists (a worker thread, started at the first). */
+  private readonly nameMatcher = new RegexWorker();
 
   constructor(
     private readonly deps: {
@@ -562,7 +565,7 @@ export class ServerService {
   }
 
   async list(caller: Caller, q: ServerQuery): Promise<InstanceRow[]> {
-    if (q.vmStates !== null && q.vmStates.length === 0) return [];
+    if (q.limit === 0 || (q.vmStates !== null && q.vmStates.length === 0)) return [];
     const repo = this.deps.db.getRepository(InstanceEntity);
     let cursor: number | null = null;
     if (q.marker !== null) {
@@ -586,13 +589,29 @@ export class ServerService {
       if (cursor !== null) qb.andWhere('i.seq < :cursor', { cursor });
       const raw = await qb.orderBy('i.seq', 'DESC').limit(BATCH).getRawMany<Record<string, unknown>>();
       const batch = raw.map(this.instanceFromRaw());
-      for (const row of batch) {
-        if (matchesInMemory(q, row)) out.push(row);
+      for (const row of q.name === null ? batch : await this.named(q.name, batch)) {
+        if (!matchesStatus(q, row)) continue;
+        out.push(row);
         if (out.length >= q.limit) return out;
       }
       if (batch.length < BATCH) return out;
       cursor = batch[batch.length - 1]!.seq;
     }
+  }
+
+  /** The rows whose name the user's pattern matches, matched off the event loop. */
+  private async named(pattern: string, rows: InstanceRow[]): Promise<InstanceRow[]> {
+    const matches = await this.nameMatcher
+      .test(
+        pattern,
+        NAME_FLAGS,
+        rows.map((r) => r.name),
+      )
+      .catch((err: unknown) => {
+        if (!(err instanceof RegexTimeout)) throw err;
+        throw invalid(`Invalid input for query parameters name: matching took longer than ${err.ms} ms.`);
+      });
+    return rows.filter((_, i) => matches[i]);
   }
 
   private rawMapper: ((raw: Record<string, unknown>) => InstanceRow) | null = null;

@@ -451,6 +451,22 @@ describe('server list, show and paging', () => {
     expect((await api(h.tokens.bob, 'GET', '/servers?marker=nope')).status).toBe(400);
   });
 
+  it('refuses a name filter that would not finish, and answers other requests meanwhile; limit=0 is empty', async () => {
+    const res = await boot(h.tokens.alice, `${'a'.repeat(40)}!`);
+    expect(res.status).toBe(202);
+    const [stuck, other] = await Promise.all([
+      api(h.tokens.alice, 'GET', `/servers?name=${encodeURIComponent('^(a+)+$')}`),
+      api(h.tokens.bob, 'GET', '/servers?name=pager'),
+    ]);
+    expect(stuck.status).toBe(400);
+    expect(stuck.body.badRequest.message).toMatch(
+      /^Invalid input for query parameters name: matching took longer/,
+    );
+    expect(other.body.servers).toHaveLength(3);
+    expect((await api(h.tokens.bob, 'GET', '/servers?limit=0')).body).toEqual({ servers: [] });
+    expect((await api(h.tokens.alice, 'DELETE', `/servers/${res.body.server.id}`)).status).toBe(204);
+  });
+
   it('filters by status, image, flavor and changes-since', async () => {
     const count = async (q: string) =>
       (await api(h.tokens.bob, 'GET', `/servers?name=pager&${q}`)).body.servers.length;

@@ -2,14 +2,14 @@
  * GET /servers query parameters, as Nova reads them: filters (name is a regular expression),
  * changes-since/changes-before, limit/marker paging (newest first) and all_tenants for admins.
  */
-import { setFlagsFromString } from 'node:v8';
 import { invalid } from '@strato/errors';
 import { serverStatus, vmStatesForStatus, type TaskState, type VmState } from './instance-state';
 
 export const MAX_LIMIT = 1000;
 
 export interface ServerQuery {
-  name: NameMatcher | null;
+  /** A name regex that compiles (see namePattern), matched with NAME_FLAGS. */
+  name: string | null;
   status: string | null;
   /** vm_states the status can show; null: no status filter; []: nothing can match. */
   vmStates: VmState[] | null;
@@ -72,48 +72,19 @@ export function parseLimit(value: string | null): number {
   return Math.min(Number(value), MAX_LIMIT);
 }
 
-/** A name filter: true when the server's name matches. */
-export type NameMatcher = (name: string) => boolean;
-
-// The name filter is a user's regular expression run on the api's event loop: with the default
-// (backtracking) engine, `^(a+)+$` against a name of forty a's and a '!' takes minutes and stalls
-// every request of the process. V8's linear-time engine (the 'l' flag, behind this flag in
-// Node.js 20; it only changes regular expressions that ask for it) runs in time proportional
-// to the name whatever the pattern.
-setFlagsFromString('--enable-experimental-regexp-engine');
+/** Flags of the name filter: case-insensitive, unanchored, as Nova reads it. */
+export const NAME_FLAGS = 'i';
 
 /**
- * The pattern in lower case, so that it can match a lower-cased name (the linear engine has no
- * 'i' flag), except \S, \W, \D and \B, which mean something else in lower case.
+ * A user's name filter as a pattern that compiles: theirs, or, if it does not compile, theirs
+ * escaped (matched as literal text). It is matched in a worker thread (see RegexWorker).
  */
-function lowerCasePattern(pattern: string): string {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) {
-      const next = pattern[++i]!;
-      // Any other escaped capital is the letter itself (\Q is Q): write it as one, in lower
-      // case (escaped in lower case it could become \c, \k, \u or \x, which mean more).
-      if (/[A-Z]/.test(next) && !'SWDB'.includes(next)) out += next.toLowerCase();
-      else out += c + next;
-    } else out += c.toLowerCase();
-  }
-  return out;
-}
-
-/**
- * A user's name filter as an unanchored case-insensitive regular expression, as Nova reads it,
- * run in linear time. What the linear engine cannot run (back-references, look-arounds) or what
- * does not compile is matched as literal text.
- */
-export function nameMatcher(pattern: string): NameMatcher {
+export function namePattern(pattern: string): string {
   try {
-    // eslint-disable-next-line no-invalid-regexp -- 'l' (linear) is V8's, enabled above
-    const re = new RegExp(lowerCasePattern(pattern), 'l');
-    return (name) => re.test(name.toLowerCase());
+    new RegExp(pattern, NAME_FLAGS);
+    return pattern;
   } catch {
-    const literal = pattern.toLowerCase();
-    return (name) => name.toLowerCase().includes(literal);
+    return pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
 }
 
@@ -128,7 +99,7 @@ export function parseServerQuery(query: Query, admin: boolean): ServerQuery {
     (single(query, 'all_tenants') === '' || truthy(single(query, 'all_tenants')));
   const projectId = admin ? (single(query, 'project_id') ?? single(query, 'tenant_id')) : null;
   return {
-    name: name !== null && name !== '' ? nameMatcher(name) : null,
+    name: name !== null && name !== '' ? namePattern(name) : null,
     status: status !== null ? status.toUpperCase() : null,
     vmStates: status !== null ? vmStatesForStatus(status) : null,
     image: image !== null ? idFromRef(image) : null,
@@ -143,12 +114,10 @@ export function parseServerQuery(query: Query, admin: boolean): ServerQuery {
   };
 }
 
-/** The checks that are not done in SQL: name regex and the exact status. */
-export function matchesInMemory(
-  q: Pick<ServerQuery, 'name' | 'status'>,
-  row: { name: string; vmState: VmState; taskState: TaskState | null },
+/** The check that is not done in SQL (nor by the name filter's worker): the exact status. */
+export function matchesStatus(
+  q: Pick<ServerQuery, 'status'>,
+  row: { vmState: VmState; taskState: TaskState | null },
 ): boolean {
-  if (q.name && !q.name(row.name)) return false;
-  if (q.status && serverStatus(row.vmState, row.taskState) !== q.status) return false;
-  return true;
+  return !q.status || serverStatus(row.vmState, row.taskState) === q.status;
 }
