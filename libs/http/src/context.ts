@@ -140,7 +140,7 @@ export function errorHandler(
   toFault: (err: unknown) => Fault,
   log: Logger,
   options: {
-    /** WWW-Authenticate on a 401 (`Keystone uri="…"`: where keystoneauth gets a new token). */
+    /** WWW-Authenticate on a 401: `Keystone uri="…"`, the identity service, as keystonemiddleware says. */
     challenge?: string;
   } = {},
 ): ErrorRequestHandler {

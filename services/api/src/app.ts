@@ -97,7 +97,11 @@ export async function createApiService(
   computeApp.use(compute.router);
   computeApp.use(notFoundHandler());
   // As keystonemiddleware in front of Nova: a 401 names the identity service.
-  computeApp.use(errorHandler(novaFault, log, { challenge: `Keystone uri="${config.IDENTITY_PUBLIC_URL}"` }));
+  computeApp.use(
+    errorHandler(novaFault, log, {
+      challenge: `Keystone uri="${config.IDENTITY_PUBLIC_URL.replace(/v3\/?$/, '')}"`,
+    }),
+  );
 
   let rpc: { cancel(): Promise<void> } | null = null;
   let server: RunningServer | null = null;

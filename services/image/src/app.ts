@@ -91,7 +91,8 @@ export async function createImageService(
     }),
   );
   app.use(glanceNotFound());
-  app.use(glanceErrorHandler(log, config.IDENTITY_PUBLIC_URL));
+  // Unversioned, as keystonemiddleware names it (http://host:5000/).
+  app.use(glanceErrorHandler(log, config.IDENTITY_PUBLIC_URL.replace(/v3\/?$/, '')));
 
   let server: RunningServer | null = null;
   return {

@@ -243,7 +243,9 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
       const page = usagePage(req);
       const usages = await deps.usage.usage(projectId, start, end, page ?? undefined);
       const body: Record<string, unknown> = { tenant_usage: usages[0] ?? {} };
-      const links = page && usageLinks(`os-simple-tenant-usage/${projectId}`, req, usages, page.limit);
+      const links =
+        page &&
+        usageLinks(`os-simple-tenant-usage/${encodeURIComponent(projectId)}`, req, usages, page.limit);
       if (links) body.tenant_usage_links = links;
       res.json(body);
     }),
