@@ -13,7 +13,7 @@ import { AppError } from '@strato/errors';
 import type { Image } from '@strato/contracts';
 import type { ImageCache, ImageLease } from '../images/image-cache';
 import type { ImageSource } from '../images/image-client';
-import type { DiskFormat, QemuImg } from '../images/qemu-img';
+import { assertSelfContained, type DiskFormat, type QemuImg } from '../images/qemu-img';
 import { configDriveFiles, writeConfigDrive, type ConfigDriveInput } from './config-drive';
 import { DEFAULT_KERNEL_CMDLINE, type GuestPaths } from './guest-layout';
 import type { GuestSpec, SnapshotFile } from './hypervisor-driver';
@@ -84,12 +84,7 @@ export class GuestDisks {
       const info = await this.deps.qemuImg.info(root!.path, format);
       // Checked on every use, not only when the cache downloaded the file: the same bytes may
       // have been cached for an image that called them raw.
-      if (format === 'qcow2' && (info.backingFile !== null || info.externalDataFile)) {
-        throw new AppError(
-          'Invalid',
-          `Image ${spec.image.id} is a qcow2 image that refers to other files (a backing or data file); it cannot be booted.`,
-        );
-      }
+      assertSelfContained(spec.image.id, format, info);
       const rootBytes = spec.rootDiskGb * GiB;
       if (spec.rootDiskGb > 0 && info.virtualSize > rootBytes) {
         throw new AppError('Invalid', "Flavor's disk is too small for requested image.");

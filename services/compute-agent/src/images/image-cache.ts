@@ -23,7 +23,7 @@ import { AppError, isAppError } from '@strato/errors';
 import type { Image } from '@strato/contracts';
 import type { Logger } from '@strato/log';
 import type { ImageSource } from './image-client';
-import type { DiskImageInfo } from './qemu-img';
+import { assertSelfContained, type DiskImageInfo } from './qemu-img';
 
 const TMP_PREFIX = '.tmp-';
 const HEX_RE = /^[0-9a-f]+$/;
@@ -315,12 +315,6 @@ export class ImageCache {
 
   /** The file must really be what the record says, and must not reach for other host files. */
   private async checkFormat(image: Image, path: string, format: 'qcow2' | 'raw'): Promise<void> {
-    const info = await this.deps.inspect(path, format);
-    if (format === 'qcow2' && (info.backingFile !== null || info.externalDataFile)) {
-      throw new AppError(
-        'Invalid',
-        `Image ${image.id} is a qcow2 image that refers to other files (a backing or data file); it cannot be booted.`,
-      );
-    }
+    assertSelfContained(image.id, format, await this.deps.inspect(path, format));
   }
 }

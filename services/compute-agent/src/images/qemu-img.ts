@@ -22,6 +22,19 @@ export interface DiskImageInfo {
   externalDataFile: boolean;
 }
 
+/**
+ * Refuses a qcow2 image that reaches for other host files (a backing file or an external data
+ * file): booted, the guest would read them. Raw data is read as bytes and refers to nothing.
+ */
+export function assertSelfContained(imageId: string, format: DiskFormat, info: DiskImageInfo): void {
+  if (format === 'qcow2' && (info.backingFile !== null || info.externalDataFile)) {
+    throw new AppError(
+      'Invalid',
+      `Image ${imageId} is a qcow2 image that refers to other files (a backing or data file); it cannot be booted.`,
+    );
+  }
+}
+
 export interface QemuImgOptions {
   /** The qemu-img binary (default: from PATH). */
   binary?: string;

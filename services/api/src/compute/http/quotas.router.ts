@@ -201,7 +201,7 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
   const usagePage = (req: Request) =>
     versionOf(req).atLeast(40)
       ? { limit: parseLimit(queryParam(req, 'limit')), marker: queryParam(req, 'marker') }
-      : null;
+      : undefined;
   const usageLinks = (collection: string, req: Request, usages: TenantUsage[], limit: number) => {
     const counted = usages.flatMap((u) => u.server_usages);
     return deps.urls.pageLinks(
@@ -221,7 +221,7 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
       const { start, end } = period(req);
       const detailed = truthy(queryParam(req, 'detailed'));
       const page = usagePage(req);
-      const usages = await deps.usage.usage(null, start, end, page ?? undefined);
+      const usages = await deps.usage.usage(null, start, end, page);
       const body: Record<string, unknown> = {
         tenant_usages: usages.map(({ server_usages, ...totals }) =>
           detailed ? { ...totals, server_usages } : totals,
@@ -241,7 +241,7 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
       if (projectId !== caller.projectId) requireAdmin(caller, 'os-simple-tenant-usage:show');
       const { start, end } = period(req);
       const page = usagePage(req);
-      const usages = await deps.usage.usage(projectId, start, end, page ?? undefined);
+      const usages = await deps.usage.usage(projectId, start, end, page);
       const body: Record<string, unknown> = { tenant_usage: usages[0] ?? {} };
       const links =
         page &&
