@@ -15,8 +15,8 @@
  *
  * Services run as a deployment runs them: compiled first (npm run build), then `node dist/<name>.js`
  * with no TypeScript loader. The memory table shows each service's RSS (private and shared
- * pages, and PSS), the sum of RSS, the sum of PSS, and the memory of all services with shared
- * pages counted once.
+ * pages, and PSS), the sum of RSS, the sum of PSS, and the memory all services hold together,
+ * each shared page counted once (read from /proc/<pid>/pagemap as root, else estimated).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -30,7 +30,14 @@ import {
   type ComputeStack,
 } from '../../test/support/compute-stack';
 import { buildAll } from '../build';
-import { bareHttpBaseline, cpuSecondsByProcess, fmt, percentile, residentMiB } from './lib';
+import {
+  bareHttpBaseline,
+  cpuSecondsByProcess,
+  fmt,
+  percentile,
+  residentMiB,
+  residentTogetherMiB,
+} from './lib';
 
 const SERVERS = Number(process.env.BENCH_SERVERS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -116,10 +123,11 @@ function stats(latencies: number[]): string {
 // ---------------------------------------------------------------- memory
 
 /**
- * Memory of the services at a moment: each process's RSS, their sum, and the memory they hold
- * together, which counts shared pages once: every process's private pages plus the largest
- * shared set (the node binary and libc are the same physical pages in each Node.js process;
- * a compute agent also maps libvirt). The sum of RSS counts those pages once per process.
+ * Memory of the services at a moment: each process's RSS, their sum, their PSS, and the memory
+ * they hold together: the distinct physical pages any of them maps (the node binary and libc
+ * are the same physical pages in each Node.js process; a compute agent also maps libvirt),
+ * which the sum of RSS counts once per process. Reading frame numbers needs root; elsewhere the
+ * bench estimates it as every process's private pages plus the largest shared set.
  */
 function printRss(label: string, procs: ServiceProcess[]): void {
   console.log(`  RSS ${label}:`);
@@ -134,18 +142,31 @@ function printRss(label: string, procs: ServiceProcess[]): void {
     own += m.private;
     shared = Math.max(shared, m.shared);
     console.log(
-      `    ${p.name.padEnd(28)} ${m.rss.toFixed(0).padStart(5)} MiB   (private ${m.private.toFixed(0)}, shared ${m.shared.toFixed(0)}, PSS ${m.pss.toFixed(0)})`,
+      `    ${p.name.padEnd(32)} ${m.rss.toFixed(0).padStart(5)} MiB   (private ${m.private.toFixed(0)}, shared ${m.shared.toFixed(0)}, PSS ${m.pss.toFixed(0)})`,
     );
   }
-  console.log(`    ${'all services, RSS summed'.padEnd(28)} ${rss.toFixed(0).padStart(5)} MiB`);
-  console.log(
-    `    ${'all services, PSS summed'.padEnd(28)} ${pss.toFixed(0).padStart(5)} MiB` +
-      '   (proportional set size: each shared page split among the processes mapping it)',
+  const line = (name: string, mib: number, note: string) =>
+    console.log(`    ${name.padEnd(32)} ${mib.toFixed(0).padStart(5)} MiB   ${note}`);
+  line('all services, RSS summed', rss, '(each shared page counted once per process mapping it)');
+  line(
+    'all services, PSS summed',
+    pss,
+    '(proportional set size: each shared page split among the processes mapping it)',
   );
-  console.log(
-    `    ${'all services, shared once'.padEnd(28)} ${(own + shared).toFixed(0).padStart(5)} MiB` +
-      `   (private pages of each + the largest shared set, ${shared.toFixed(0)} MiB, once)`,
-  );
+  const together = residentTogetherMiB(procs.map((p) => p.child.pid!));
+  if (together === null) {
+    line(
+      'all services, shared once',
+      own + shared,
+      `(estimate: private pages of each + the largest shared set, ${shared.toFixed(0)} MiB, once)`,
+    );
+  } else {
+    line(
+      'all services, resident together',
+      together,
+      '(distinct physical pages mapped by any of them, from /proc/<pid>/pagemap)',
+    );
+  }
 }
 
 /** Where the machine's CPU went while booting: per process, per boot, and in all. */

@@ -1,4 +1,6 @@
-import { percentile } from './lib';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { percentile, residentMiB, residentTogetherMiB } from './lib';
 
 describe('percentile (nearest rank)', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => i + 1); // 1..100
@@ -21,5 +23,43 @@ describe('percentile (nearest rank)', () => {
     expect(percentile([7], 1)).toBe(7);
     expect(percentile([7], 99)).toBe(7);
     expect(percentile([], 50)).toBeNaN();
+  });
+});
+
+describe('residentTogetherMiB (distinct physical pages of a set of processes)', () => {
+  // Frame numbers are visible only to root (CAP_SYS_ADMIN); elsewhere the reading is refused.
+  const root = process.getuid?.() === 0;
+
+  it('of one process, is at most its RSS and close to it; of the same process twice, the same', () => {
+    const together = residentTogetherMiB([process.pid, process.pid]);
+    if (!root) {
+      expect(together).toBeNull();
+      return;
+    }
+    const { rss } = residentMiB(process.pid);
+    expect(together).not.toBeNull();
+    expect(together!).toBeLessThanOrEqual(rss + 2);
+    expect(together!).toBeGreaterThan(rss * 0.8);
+  });
+
+  it('of two Node.js processes, counts the node binary they share once', async () => {
+    const child = spawn(process.execPath, ['-e', 'process.stdout.write("up"); setTimeout(() => {}, 60000)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await once(child.stdout, 'data');
+      const together = residentTogetherMiB([process.pid, child.pid!]);
+      if (!root) {
+        expect(together).toBeNull();
+        return;
+      }
+      const summed = residentMiB(process.pid).rss + residentMiB(child.pid!).rss;
+      const shared = residentMiB(child.pid!).shared;
+      expect(shared).toBeGreaterThan(10);
+      // The child's shared pages (the node binary, libc) are the parent's too.
+      expect(together!).toBeLessThan(summed - shared * 0.5);
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -2,7 +2,7 @@
  * Benchmark helpers: a closed-loop HTTP load generator (fixed concurrency, keep-alive),
  * percentiles, and process RSS from /proc. Figures are printed, never asserted.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import http from 'node:http';
 
 export interface LoadResult {
@@ -90,7 +90,6 @@ export async function load(
   };
 }
 
-/** Resident set size of a process (and its children, if asked) in MiB. */
 /**
  * A process's resident memory split in two (MiB): pages only it maps (private), and pages it
  * shares with other processes (the node binary, libc, libvirt: the same physical pages in
@@ -103,6 +102,65 @@ export function residentMiB(pid: number): { rss: number; pss: number; private: n
   const own = (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
   // Pss: private pages plus each shared page divided by the processes mapping it.
   return { rss, pss: kb('Pss') / 1024, private: own, shared: rss - own };
+}
+
+const PAGE = 4096;
+/** A pagemap entry: bit 63 says the page is in RAM, bits 0-54 name its physical frame. */
+const PRESENT = 1n << 63n;
+const FRAME = (1n << 55n) - 1n;
+
+/**
+ * The memory a set of processes holds together, in MiB: the distinct physical pages that any
+ * of them maps, read from /proc/<pid>/pagemap, so a page of the node binary that six processes
+ * map counts once, as it takes RAM once. Null where the kernel hides frame numbers (they read
+ * as 0 without CAP_SYS_ADMIN): then only the per-process figures of residentMiB are known.
+ */
+export function residentTogetherMiB(pids: readonly number[]): number | null {
+  const frames = new Set<number>();
+  for (const pid of pids) {
+    const ranges = residentRanges(pid);
+    const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    try {
+      for (const [start, end] of ranges) {
+        const pages = (end - start) / PAGE;
+        const buf = Buffer.alloc(pages * 8);
+        readSync(fd, buf, 0, buf.length, (start / PAGE) * 8);
+        for (let i = 0; i < pages; i++) {
+          const entry = buf.readBigUInt64LE(i * 8);
+          if ((entry & PRESENT) === 0n) continue;
+          const frame = Number(entry & FRAME);
+          if (frame === 0) return null;
+          frames.add(frame);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return (frames.size * PAGE) / (1024 * 1024);
+}
+
+/** Where user space ends on x86-64 (the kernel's [vsyscall] page lies above, never resident). */
+const USER_SPACE_END = 2 ** 47;
+
+/** The address ranges of a process's mappings that hold any resident page, from smaps. */
+function residentRanges(pid: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let current: [number, number] | null = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      current = [parseInt(range[1]!, 16), parseInt(range[2]!, 16)];
+    } else if (
+      current &&
+      current[1] <= USER_SPACE_END &&
+      line.startsWith('Rss:') &&
+      !/^Rss:\s+0 kB/.test(line)
+    ) {
+      ranges.push(current);
+    }
+  }
+  return ranges;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
