@@ -73,6 +73,11 @@ export function toAppError(err: unknown): AppError {
   if (isAppError(err)) {
     return new AppError(err.kind, err.message, { retryable: (err as { retryable?: boolean }).retryable });
   }
+  // Express could not percent-decode a path parameter (`/servers/%ZZ`): the path names no
+  // resource, as Nova and Glance answer for an id they cannot find.
+  if (err instanceof URIError && (err as { status?: unknown }).status === 400) {
+    return new AppError('NotFound', 'The resource could not be found.');
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new AppError('Internal', message, { cause: err });
 }

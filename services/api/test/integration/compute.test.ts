@@ -97,6 +97,17 @@ describe('version discovery and microversions', () => {
   it('requires a token under /v2.1', async () => {
     expect((await api(null, 'GET', '/servers')).status).toBe(401);
   });
+
+  it('answers 404, not 500, for an id that is not valid percent-encoding', async () => {
+    for (const path of ['/servers/%ZZ', '/flavors/%E0%A4%A', '/os-keypairs/%ZZ', '/os-server-groups/%ZZ']) {
+      const res = await api(h.tokens.alice, 'GET', path);
+      expect({ path, status: res.status, body: res.body }).toEqual({
+        path,
+        status: 404,
+        body: { itemNotFound: { code: 404, message: 'The resource could not be found.' } },
+      });
+    }
+  });
 });
 
 describe('flavors', () => {
@@ -375,6 +386,27 @@ describe('server boot', () => {
     expect(other.body).toEqual({ badRequest: { code: 400, message: 'Can not find requested image' } });
     const key = await boot(h.tokens.alice, 'a', { key_name: 'nope' });
     expect(key.body.badRequest.message).toBe('Invalid key_name provided.');
+  });
+
+  it('takes an adminPass of any length, and never repeats a password or user data in a fault', async () => {
+    const long = await boot(h.tokens.alice, 'long-pass', { adminPass: 'p'.repeat(300) });
+    expect(long.status).toBe(202);
+    expect(long.body.server.adminPass).toBe('p'.repeat(300));
+    const secret = 'not base64: my-secret-token';
+    const data = await boot(h.tokens.alice, 'bad-data', { user_data: secret });
+    expect(data.status).toBe(400);
+    expect(data.body.badRequest.message).toContain('user_data');
+    expect(JSON.stringify(data.body)).not.toContain('my-secret-token');
+    const pass = await boot(h.tokens.alice, 'bad-pass', { adminPass: { secret: 'my-secret-pass' } });
+    expect(pass.status).toBe(400);
+    expect(JSON.stringify(pass.body)).not.toContain('my-secret-pass');
+  });
+
+  it('answers a body nested too deep to print with a 400, not a 500', async () => {
+    const deep = '{"server":{"name":' + '['.repeat(20000) + ']'.repeat(20000) + '}}';
+    const res = await api(h.tokens.alice, 'POST', '/servers', deep);
+    expect(res.status).toBe(400);
+    expect(res.body.badRequest.code).toBe(400);
   });
 
   it("refuses a kernel_id or ramdisk_id naming an image the caller may not use (another project's, or not a kernel)", async () => {

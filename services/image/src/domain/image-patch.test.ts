@@ -27,6 +27,13 @@ describe('JSON patch (openstack-images-v2.1-json-patch)', () => {
     expect(img.properties).toEqual({});
   });
 
+  it('refuses a value nested too deep to print as a schema error, not an internal one', () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 20000; i++) deep = [deep];
+    expect(kindOf(() => image({ name: deep }))).toBe('Invalid');
+    expect(kindOf(() => patch(image(), [{ op: 'replace', path: '/name', value: deep }]))).toBe('Invalid');
+  });
+
   it('lets add overwrite an existing property or base attribute', () => {
     const img = patch(image({ k: 'old' }), [
       { op: 'add', path: '/k', value: 'new' },

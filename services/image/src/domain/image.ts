@@ -130,7 +130,12 @@ function schemaError(detail: string): AppError {
 }
 
 function quote(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  if (typeof value === 'string') return `'${value}'`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return '<unprintable>'; // nested too deep to print
+  }
 }
 
 function oneOf<T extends string>(

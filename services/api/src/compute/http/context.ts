@@ -102,14 +102,31 @@ export class Urls {
   }
 }
 
+/** Fields whose values a fault (and so the log) never repeats: passwords and user data. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['adminPass', 'user_data', 'password']);
+
+/**
+ * A value as a fault shows it: a string of over 64 characters cut there, anything else as JSON
+ * (cut the same way); a secret field's value never.
+ */
+function shownValue(field: string, value: unknown): string {
+  if (SECRET_FIELDS.has(field)) return '<hidden>';
+  if (typeof value === 'string' && value.length > 64) return `${value.slice(0, 64)}...`;
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    return '<unprintable>'; // nested too deep to print
+  }
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
   const path = issue.path.map(String);
   let value: unknown = body;
   for (const key of path) value = (value as Record<string, unknown> | undefined)?.[key];
-  const field = path.length > 0 ? path[path.length - 1] : 'body';
-  const shown =
-    typeof value === 'string' && value.length > 64 ? `${value.slice(0, 64)}...` : JSON.stringify(value);
-  return `Invalid input for field/attribute ${field}. Value: ${shown}. ${issue.message}`;
+  const field = path.length > 0 ? path[path.length - 1]! : 'body';
+  return `Invalid input for field/attribute ${field}. Value: ${shownValue(field, value)}. ${issue.message}`;
 }
 
 /** Validates a request body; the first problem becomes a 400 badRequest. */

@@ -45,7 +45,7 @@ const createSchema = z
         accessIPv4: z.union([z.ipv4(), z.literal('')]).optional(),
         accessIPv6: z.union([z.ipv6(), z.literal('')]).optional(),
         config_drive: flag.optional(),
-        adminPass: z.string().max(255).optional(),
+        adminPass: z.string().optional(),
         return_reservation_id: flag.optional(),
         security_groups: z.array(z.object({ name: z.string() }).loose()).optional(),
       })
