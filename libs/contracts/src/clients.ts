@@ -51,6 +51,13 @@ export class SchedulerClient {
   ): Promise<ReplyOf<typeof scheduler.setHostEnabled>> {
     return callMessage(this.bus, routingKeys.schedulerRpc, scheduler.setHostEnabled, payload, options);
   }
+
+  setHostForcedDown(
+    payload: In<typeof scheduler.setHostForcedDown>,
+    options?: RpcOptions,
+  ): Promise<ReplyOf<typeof scheduler.setHostForcedDown>> {
+    return callMessage(this.bus, routingKeys.schedulerRpc, scheduler.setHostForcedDown, payload, options);
+  }
 }
 
 /** To one compute agent, on its own queue. */

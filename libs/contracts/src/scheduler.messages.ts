@@ -42,8 +42,8 @@ export const releaseClaim = defineMessage({
   schema: z.object({ instance_id: instanceId }),
 });
 
-/** One hypervisor as os-hypervisors and os-services show it. */
-export const hostSummary = z.object({
+/** One hypervisor as os-hypervisors and os-services show it (v1 replies: no forced_down). */
+export const hostSummaryV1 = z.object({
   /** Stable integer id (os-hypervisors id). */
   id: z.int().min(1),
   host: hostName,
@@ -77,26 +77,64 @@ export const hostSummary = z.object({
     }),
   ),
 });
+/** One hypervisor, with forced_down: an admin's word that it is down, whatever its heartbeat says. */
+export const hostSummary = hostSummaryV1.extend({ forced_down: z.boolean() });
 export type HostSummary = z.infer<typeof hostSummary>;
 
 export const listHosts = defineMessage({
+  type: 'scheduler.list_hosts',
+  version: 2,
+  kind: 'rpc',
+  description:
+    'api → scheduler (RPC): every compute host with capacity, usage and up/down state. v2 adds forced_down.',
+  schema: z.object({ host: hostName.nullable() }),
+  reply: z.object({ hosts: z.array(hostSummary) }),
+});
+
+/** Superseded by v2 (no forced_down in the reply); still answered by the scheduler, never sent. */
+export const listHostsV1 = defineMessage({
   type: 'scheduler.list_hosts',
   version: 1,
   kind: 'rpc',
   description: 'api → scheduler (RPC): every compute host with capacity, usage and up/down state.',
   schema: z.object({ host: hostName.nullable() }),
-  reply: z.object({ hosts: z.array(hostSummary) }),
+  reply: z.object({ hosts: z.array(hostSummaryV1) }),
+});
+
+const setHostEnabledFields = z.object({
+  host: hostName,
+  enabled: z.boolean(),
+  disabled_reason: z.string().max(255).nullable(),
 });
 
 export const setHostEnabled = defineMessage({
   type: 'scheduler.set_host_enabled',
+  version: 2,
+  kind: 'rpc',
+  description:
+    'api → scheduler (RPC): enable or disable scheduling to a host (os-services enable/disable). ' +
+    'v2 adds forced_down to the reply.',
+  schema: setHostEnabledFields,
+  reply: hostSummary,
+});
+
+/** Superseded by v2 (no forced_down in the reply); still answered by the scheduler, never sent. */
+export const setHostEnabledV1 = defineMessage({
+  type: 'scheduler.set_host_enabled',
   version: 1,
   kind: 'rpc',
   description: 'api → scheduler (RPC): enable or disable scheduling to a host (os-services enable/disable).',
-  schema: z.object({
-    host: hostName,
-    enabled: z.boolean(),
-    disabled_reason: z.string().max(255).nullable(),
-  }),
+  schema: setHostEnabledFields,
+  reply: hostSummaryV1,
+});
+
+export const setHostForcedDown = defineMessage({
+  type: 'scheduler.set_host_forced_down',
+  version: 1,
+  kind: 'rpc',
+  description:
+    'api → scheduler (RPC): mark a host down whatever its heartbeat says, or lift that ' +
+    '(os-services forced_down); a host forced down gets no new instances.',
+  schema: z.object({ host: hostName, forced_down: z.boolean() }),
   reply: hostSummary,
 });

@@ -182,7 +182,7 @@ export class FlavorService {
       await inTransaction(this.deps.db, async (em) => {
         const flavor = await em.findOne(FlavorEntity, { where: { id } });
         if (!flavor) throw flavorNotFound(id);
-        if (!(key in flavor.extraSpecs)) {
+        if (!Object.hasOwn(flavor.extraSpecs, key)) {
           throw notFound(`Flavor ${id} has no extra specs with key ${key}.`);
         }
         const { [key]: _gone, ...rest } = flavor.extraSpecs;

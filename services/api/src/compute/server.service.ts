@@ -599,6 +599,22 @@ export class ServerService {
     }
   }
 
+  /** The live servers on each of the given hosts (admin: os-hypervisors/{pattern}/servers). */
+  async onHosts(hosts: readonly string[]): Promise<Map<string, Array<{ name: string; uuid: string }>>> {
+    const byHost = new Map<string, Array<{ name: string; uuid: string }>>(hosts.map((h) => [h, []]));
+    if (hosts.length === 0) return byHost;
+    const rows = await this.deps.db
+      .getRepository(InstanceEntity)
+      .createQueryBuilder('i')
+      .select(['i.id', 'i.name', 'i.host'])
+      .where('i.deleted = :deleted', { deleted: false })
+      .andWhere('i.host IN (:...hosts)', { hosts: [...hosts] })
+      .orderBy('i.seq', 'ASC')
+      .getMany();
+    for (const row of rows) byHost.get(row.host!)?.push({ name: row.name, uuid: row.id });
+    return byHost;
+  }
+
   /** The rows whose name the user's pattern matches, matched off the event loop. */
   private async named(pattern: string, rows: InstanceRow[]): Promise<InstanceRow[]> {
     const matches = await this.nameMatcher
@@ -806,7 +822,7 @@ export class ServerService {
 
   async deleteMetadataKey(caller: Caller, id: string, key: string): Promise<void> {
     await this.changeMetadata(caller, id, 'update_metadata', (current) => {
-      if (!(key in current)) throw notFound('Metadata item was not found');
+      if (!Object.hasOwn(current, key)) throw notFound('Metadata item was not found');
       const { [key]: _gone, ...rest } = current;
       return rest;
     });

@@ -708,6 +708,35 @@ describe('quotas and limits', () => {
       (await api(h.tokens.bob, 'GET', `/os-quota-sets/${h.projects.bob}`)).body.quota_set.instances,
     ).toBe(10);
   });
+
+  it('checks a quota update as Nova does: not below what is in use unless forced, network keys only before 2.36', async () => {
+    const put = (quota_set: Record<string, unknown>, version = '2.1') =>
+      api(h.tokens.admin, 'PUT', `/os-quota-sets/${h.projects.bob}`, { quota_set }, mv(version));
+    const below = await put({ instances: 2 });
+    expect(below.body).toEqual({
+      badRequest: {
+        code: 400,
+        message: 'Quota limit 2 for instances must be greater than or equal to already used and reserved 3.',
+      },
+    });
+    expect((await put({ instances: 2, force: true })).body.quota_set.instances).toBe(2);
+    expect((await put({ instances: 2 ** 31 })).status).toBe(400);
+    const network = await put({ floating_ips: 5, security_groups: '4' });
+    expect(network.body.quota_set).toMatchObject({ floating_ips: 5, security_groups: 4 });
+    expect((await put({ floating_ips: 5 }, '2.36')).status).toBe(400);
+    expect((await put({ injected_files: 1 }, '2.57')).status).toBe(400);
+    const limits = await api(h.tokens.bob, 'GET', '/limits');
+    expect(limits.body.limits.absolute.maxTotalFloatingIps).toBe(5);
+    expect((await api(h.tokens.admin, 'DELETE', `/os-quota-sets/${h.projects.bob}`)).status).toBe(202);
+  });
+
+  it("refuses a member's limits of another project with 403, as Nova's policy does", async () => {
+    const other = await api(h.tokens.bob, 'GET', `/limits?tenant_id=${h.projects.alice}`);
+    expect(other.status).toBe(403);
+    expect((await api(h.tokens.bob, 'GET', `/limits?tenant_id=${h.projects.bob}`)).status).toBe(200);
+    const admin = await api(h.tokens.admin, 'GET', `/limits?tenant_id=${h.projects.bob}`);
+    expect(admin.body.limits.absolute.totalInstancesUsed).toBe(3);
+  });
 });
 
 describe('key pairs', () => {
@@ -838,6 +867,92 @@ describe('server groups', () => {
   });
 });
 
+describe("server groups: Nova's schema", () => {
+  const create = (body: unknown, version = '2.64') =>
+    api(h.tokens.alice, 'POST', '/os-server-groups', body, mv(version));
+
+  it("takes max_server_per_host as a string of digits (openstackclient's form) and refuses unknown rules and fields", async () => {
+    const ok = await create({
+      server_group: { name: 'r', policy: 'anti-affinity', rules: { max_server_per_host: '2' } },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.server_group.rules).toEqual({ max_server_per_host: 2 });
+    const zero = await create({
+      server_group: { name: 'r', policy: 'anti-affinity', rules: { max_server_per_host: '0' } },
+    });
+    expect(zero.status).toBe(400);
+    const unknownRule = await create({
+      server_group: { name: 'r', policy: 'anti-affinity', rules: { bogus: 1 } },
+    });
+    expect(unknownRule.status).toBe(400);
+    const unknownField = await create({ server_group: { name: 'r', policy: 'affinity', colour: 'red' } });
+    expect(unknownField.status).toBe(400);
+    const soft = await create({ server_group: { name: 's', policies: ['soft-affinity'] } }, '2.14');
+    expect(soft.status).toBe(400);
+    expect((await create({ server_group: { name: 's', policies: ['soft-affinity'] } }, '2.15')).status).toBe(
+      200,
+    );
+  });
+
+  it('pages the list with limit and offset', async () => {
+    const all = (await api(h.tokens.alice, 'GET', '/os-server-groups')).body.server_groups.map(
+      (g: any) => g.id,
+    );
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const page = await api(h.tokens.alice, 'GET', '/os-server-groups?limit=1&offset=1');
+    expect(page.body.server_groups.map((g: any) => g.id)).toEqual([all[1]]);
+    expect((await api(h.tokens.alice, 'GET', '/os-server-groups?limit=-1')).status).toBe(400);
+  });
+});
+
+describe('keys of maps and names, as Nova checks them', () => {
+  it('refuses metadata and extra spec keys outside letters, digits and -_:. and space', async () => {
+    const id = await bootActive(h.tokens.admin, 'keys');
+    const slash = await api(h.tokens.admin, 'POST', `/servers/${id}/metadata`, { metadata: { 'a/b': '1' } });
+    expect(slash.status).toBe(400);
+    expect(slash.body.badRequest.message).toContain("'a/b' was unexpected");
+    const spec = await api(h.tokens.admin, 'POST', '/flavors/3/os-extra_specs', {
+      extra_specs: { 'foo/bar': 'x' },
+    });
+    expect(spec.status).toBe(400);
+    const bool = await api(h.tokens.admin, 'POST', '/flavors/3/os-extra_specs', {
+      extra_specs: { foo: true },
+    });
+    expect(bool.status).toBe(400);
+  });
+
+  it('keeps __proto__ as a metadata key like any other, and finds no key through the prototype', async () => {
+    const id = await bootActive(h.tokens.admin, 'proto');
+    const set = await api(
+      h.tokens.admin,
+      'POST',
+      `/servers/${id}/metadata`,
+      '{"metadata":{"__proto__":"x","k":"v"}}',
+    );
+    expect(set.status).toBe(200);
+    expect((await api(h.tokens.admin, 'GET', `/servers/${id}/metadata/__proto__`)).body).toEqual({
+      meta: { ['__proto__']: 'x' },
+    });
+    for (const key of ['constructor', 'toString', 'hasOwnProperty']) {
+      expect((await api(h.tokens.admin, 'GET', `/servers/${id}/metadata/${key}`)).status).toBe(404);
+      expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}/metadata/${key}`)).status).toBe(404);
+    }
+    expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}/metadata/__proto__`)).status).toBe(204);
+    expect((await api(h.tokens.admin, 'GET', `/servers/${id}/metadata`)).body).toEqual({
+      metadata: { k: 'v' },
+    });
+    expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}`)).status).toBe(204);
+  });
+
+  it("checks key pair names by Nova's pattern for the version, and refuses unknown fields", async () => {
+    const key = (name: string, version: string, extra: Record<string, unknown> = {}) =>
+      api(h.tokens.alice, 'POST', '/os-keypairs', { keypair: { name, ...extra } }, mv(version));
+    expect((await key('dotted.name', '2.1')).status).toBe(400);
+    expect((await key('a/b', '2.92', { public_key: 'ssh-ed25519 AAAA' })).status).toBe(400);
+    expect((await key('plain-name', '2.1', { colour: 'red' })).status).toBe(400);
+  });
+});
+
 describe('admin APIs', () => {
   it.each([
     '/os-hypervisors',
@@ -897,6 +1012,68 @@ describe('admin APIs', () => {
       (await api(h.tokens.alice, 'PUT', '/os-services/enable', { host: 'node2', binary: 'nova-compute' }))
         .status,
     ).toBe(403);
+  });
+
+  it('forces a compute service down and up (2.53, and 2.11 force-down); refuses an empty or unknown update', async () => {
+    const down = await api(h.tokens.admin, 'PUT', '/os-services/2', { forced_down: true }, mv('2.53'));
+    expect(down.status).toBe(200);
+    expect(down.body.service).toMatchObject({ host: 'node2', forced_down: true, state: 'down' });
+    const listed = await api(h.tokens.admin, 'GET', '/os-services', undefined, mv('2.53'));
+    expect(listed.body.services.map((x: any) => [x.host, x.forced_down, x.state])).toEqual([
+      ['node1', false, 'up'],
+      ['node2', true, 'down'],
+    ]);
+    const up = await api(
+      h.tokens.admin,
+      'PUT',
+      '/os-services/force-down',
+      { host: 'node2', binary: 'nova-compute', forced_down: false },
+      mv('2.11'),
+    );
+    expect(up.body).toEqual({ service: { host: 'node2', binary: 'nova-compute', forced_down: false } });
+    const empty = await api(h.tokens.admin, 'PUT', '/os-services/2', {}, mv('2.53'));
+    expect(empty.status).toBe(400);
+    expect(empty.body.badRequest.message).toBe(
+      "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+    );
+    expect((await api(h.tokens.admin, 'PUT', '/os-services/2', { bogus: 1 }, mv('2.53'))).status).toBe(400);
+    const noReason = await api(h.tokens.admin, 'PUT', '/os-services/disable-log-reason', {
+      host: 'node2',
+      binary: 'nova-compute',
+    });
+    expect(noReason.body).toEqual({ badRequest: { code: 400, message: 'Missing disabled reason field' } });
+    const scheduler = await api(h.tokens.admin, 'PUT', '/os-services/disable', {
+      host: 'node2',
+      binary: 'nova-scheduler',
+    });
+    expect(scheduler.status).toBe(400);
+  });
+
+  it('answers what openstack hypervisor show asks: aggregates (none), uptime (not supported), search and servers before 2.53', async () => {
+    expect((await api(h.tokens.admin, 'GET', '/os-aggregates')).body).toEqual({ aggregates: [] });
+    expect((await api(h.tokens.alice, 'GET', '/os-aggregates')).status).toBe(403);
+    const uptime = await api(h.tokens.admin, 'GET', '/os-hypervisors/1/uptime');
+    expect(uptime.status).toBe(501);
+    expect(uptime.body.notImplemented.code).toBe(501);
+    expect((await api(h.tokens.admin, 'GET', '/os-hypervisors/9/uptime')).status).toBe(404);
+    expect((await api(h.tokens.admin, 'GET', '/os-hypervisors/1/uptime', undefined, mv('2.88'))).status).toBe(
+      404,
+    );
+    const search = await api(h.tokens.admin, 'GET', '/os-hypervisors/node/search');
+    expect(search.body.hypervisors.map((x: any) => x.hypervisor_hostname)).toEqual(['node1', 'node2']);
+    const none = await api(h.tokens.admin, 'GET', '/os-hypervisors/zzz/search');
+    expect(none.body).toEqual({
+      itemNotFound: { code: 404, message: "No hypervisor matching 'zzz' could be found." },
+    });
+    expect(
+      (await api(h.tokens.admin, 'GET', '/os-hypervisors/node/search', undefined, mv('2.53'))).status,
+    ).toBe(404);
+    const id = await bootActive(h.tokens.admin, 'on-a-host');
+    const host = h.back.placement.get(id)!;
+    const servers = await api(h.tokens.admin, 'GET', `/os-hypervisors/${host}/servers`);
+    const entry = servers.body.hypervisors.find((x: any) => x.hypervisor_hostname === host);
+    expect(entry.servers).toContainEqual({ name: 'on-a-host', uuid: id });
+    expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}`)).status).toBe(204);
   });
 
   it('lists availability zones for everyone, with hosts for admins', async () => {

@@ -10,6 +10,7 @@ export type HostReport = PayloadOf<typeof hostReport>;
 export interface ProviderStore {
   applyReport(report: ProviderReport): Promise<'created' | 'updated' | 'stale'>;
   setEnabled(host: string, enabled: boolean, reason: string | null): Promise<boolean>;
+  setForcedDown(host: string, forcedDown: boolean): Promise<boolean>;
 }
 
 export class HostsService {
@@ -56,6 +57,15 @@ export class HostsService {
     const [summary] = await this.list(host);
     return summary!;
   }
+
+  async setForcedDown(host: string, forcedDown: boolean): Promise<HostSummary> {
+    if (!(await this.deps.store.setForcedDown(host, forcedDown))) {
+      throw new AppError('NotFound', `Compute host ${host} could not be found.`);
+    }
+    this.deps.log.info({ host, forcedDown }, forcedDown ? 'host forced down' : 'host no longer forced down');
+    const [summary] = await this.list(host);
+    return summary!;
+  }
 }
 
 export function summarize(h: HostState): HostSummary {
@@ -68,6 +78,7 @@ export function summarize(h: HostState): HostSummary {
     state: h.alive ? 'up' : 'down',
     status: h.enabled ? 'enabled' : 'disabled',
     disabled_reason: h.disabledReason,
+    forced_down: h.forcedDown,
     hypervisor_type: h.hypervisorType,
     hypervisor_version: h.hypervisorVersion,
     host_ip: h.hostIp,

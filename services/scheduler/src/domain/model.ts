@@ -18,7 +18,9 @@ export interface HostState {
   availabilityZone: string;
   enabled: boolean;
   disabledReason: string | null;
-  /** Fresh heartbeat in the cache. */
+  /** Forced down by an admin (os-services forced_down): not alive, whatever its heartbeat. */
+  forcedDown: boolean;
+  /** Fresh heartbeat in the cache, and not forced down. */
   alive: boolean;
   hypervisorType: string;
   hypervisorVersion: number;

@@ -136,6 +136,20 @@ describe('PlacementService', () => {
     });
   });
 
+  it('skips a host forced down (os-services forced_down) though it heartbeats, and lists it down', async () => {
+    await addHost('node1');
+    expect((await hosts.setForcedDown('node1', true)).state).toBe('down');
+    expect(await placement.schedule(scheduleRequest())).toMatchObject({
+      outcome: 'no-valid-host',
+      reason: 'ComputeFilter removed 1 of 1',
+    });
+    const [listed] = await hosts.list();
+    expect(listed).toMatchObject({ host: 'node1', forced_down: true, state: 'down' });
+    expect(await hosts.setForcedDown('node1', false)).toMatchObject({ forced_down: false, state: 'up' });
+    expect(await placement.schedule(scheduleRequest())).toMatchObject({ outcome: 'placed', host: 'node1' });
+    await expect(hosts.setForcedDown('nowhere', true)).rejects.toMatchObject({ kind: 'NotFound' });
+  });
+
   it('re-sends the build, without a second claim, when the request is delivered again', async () => {
     await addHost('node1');
     const request = scheduleRequest();

@@ -7,10 +7,13 @@ import {
   instanceStateChangedV1,
   instanceStateChangedV2,
   listHosts,
+  listHostsV1,
   releaseClaim,
   scheduleInstance,
   scheduleInstanceV1,
   setHostEnabled,
+  setHostEnabledV1,
+  setHostForcedDown,
 } from '@strato/contracts';
 import type { HostsService } from '../domain/hosts.service';
 import type { PlacementService, ScheduleOutcome, ScheduleRequest } from '../domain/placement.service';
@@ -46,8 +49,15 @@ export function schedulerRouters(deps: {
     reports: new MessageRouter().on(hostReport, async ({ payload }) => hosts.report(payload)),
     rpc: new MessageRouter()
       .onCall(listHosts, async ({ payload }) => ({ hosts: await hosts.list(payload.host) }))
+      .onCall(listHostsV1, async ({ payload }) => ({ hosts: await hosts.list(payload.host) }))
       .onCall(setHostEnabled, async ({ payload }) =>
         hosts.setEnabled(payload.host, payload.enabled, payload.disabled_reason),
+      )
+      .onCall(setHostEnabledV1, async ({ payload }) =>
+        hosts.setEnabled(payload.host, payload.enabled, payload.disabled_reason),
+      )
+      .onCall(setHostForcedDown, async ({ payload }) =>
+        hosts.setForcedDown(payload.host, payload.forced_down),
       ),
   };
 }

@@ -11,6 +11,8 @@ export interface ResourceProviderRow {
   availability_zone: string;
   enabled: boolean;
   disabled_reason: string | null;
+  /** An admin's word that the host is down (os-services forced_down), whatever its heartbeat. */
+  forced_down: boolean;
   hypervisor_type: string;
   hypervisor_version: number;
   host_ip: string;
@@ -69,6 +71,7 @@ export const ResourceProviderEntity = new EntitySchema<ResourceProviderRow>({
     availability_zone: { type: 'varchar', length: 255 },
     enabled: { type: 'boolean' },
     disabled_reason: { type: 'varchar', length: 255, nullable: true },
+    forced_down: { type: 'boolean', default: false },
     hypervisor_type: { type: 'varchar', length: 64 },
     hypervisor_version: { type: 'integer' },
     host_ip: { type: 'varchar', length: 64 },

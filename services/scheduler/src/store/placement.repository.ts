@@ -223,6 +223,7 @@ export class PlacementRepository {
           host: report.host,
           enabled: true,
           disabled_reason: null,
+          forced_down: false,
           generation: 0,
           created_at: now(),
           ...fields,
@@ -276,6 +277,13 @@ export class PlacementRepository {
     const result = await this.ds
       .getRepository(ResourceProviderEntity)
       .update({ host }, { enabled, disabled_reason: enabled ? null : reason });
+    return (result.affected ?? 0) > 0;
+  }
+
+  async setForcedDown(host: string, forcedDown: boolean): Promise<boolean> {
+    const result = await this.ds
+      .getRepository(ResourceProviderEntity)
+      .update({ host }, { forced_down: forcedDown });
     return (result.affected ?? 0) > 0;
   }
 

@@ -11,6 +11,7 @@ export function hostState(overrides: Partial<HostState> & { host?: string } = {}
     availabilityZone: 'nova',
     enabled: true,
     disabledReason: null,
+    forcedDown: false,
     alive: true,
     hypervisorType: 'QEMU',
     hypervisorVersion: 7002000,

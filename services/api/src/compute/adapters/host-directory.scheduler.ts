@@ -1,5 +1,6 @@
 /**
- * HostDirectory through the scheduler's RPCs (scheduler.list_hosts, scheduler.set_host_enabled),
+ * HostDirectory through the scheduler's RPCs (scheduler.list_hosts, scheduler.set_host_enabled,
+ * scheduler.set_host_forced_down),
  * with a short-lived copy of the host list for per-server fields such as host_status.
  */
 import type { Bus } from '@strato/bus';
@@ -25,6 +26,13 @@ export class SchedulerHostDirectory implements HostDirectory {
   async setEnabled(host: string, enabled: boolean, reason: string | null): Promise<HostSummary> {
     return await this.client.setHostEnabled(
       { host, enabled, disabled_reason: enabled ? null : reason },
+      { timeoutMs: this.timeoutMs },
+    );
+  }
+
+  async setForcedDown(host: string, forcedDown: boolean): Promise<HostSummary> {
+    return await this.client.setHostForcedDown(
+      { host, forced_down: forcedDown },
       { timeoutMs: this.timeoutMs },
     );
   }

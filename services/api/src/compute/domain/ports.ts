@@ -37,4 +37,5 @@ export interface ImageLookup {
 export interface HostDirectory {
   list(host?: string | null): Promise<HostSummary[]>;
   setEnabled(host: string, enabled: boolean, reason: string | null): Promise<HostSummary>;
+  setForcedDown(host: string, forcedDown: boolean): Promise<HostSummary>;
 }

@@ -15,7 +15,26 @@ export const QUOTA_RESOURCES = [
   'injected_files',
   'injected_file_content_bytes',
   'injected_file_path_bytes',
+  // Shown and settable before 2.36, as in Nova, and counted by nothing: the network quotas
+  // of nova-network, which neither Nova nor Strato has any more.
+  'fixed_ips',
+  'floating_ips',
+  'security_groups',
+  'security_group_rules',
 ] as const;
+
+/** The quotas Nova stopped showing in 2.36 (network) and in 2.57 (injected files). */
+export const QUOTAS_GONE_IN_236: readonly QuotaResource[] = [
+  'fixed_ips',
+  'floating_ips',
+  'security_groups',
+  'security_group_rules',
+];
+export const QUOTAS_GONE_IN_257: readonly QuotaResource[] = [
+  'injected_files',
+  'injected_file_content_bytes',
+  'injected_file_path_bytes',
+];
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 export type QuotaLimits = Record<QuotaResource, number>;
 
@@ -31,6 +50,10 @@ export const NOVA_DEFAULT_QUOTAS: QuotaLimits = {
   injected_files: 5,
   injected_file_content_bytes: 10240,
   injected_file_path_bytes: 255,
+  fixed_ips: -1,
+  floating_ips: -1,
+  security_groups: -1,
+  security_group_rules: -1,
 };
 
 export function isQuotaResource(name: string): name is QuotaResource {

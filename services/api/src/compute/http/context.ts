@@ -150,7 +150,57 @@ export const nameField = z
     'contains control characters',
   );
 
-export const metadataField = z.record(z.string().min(1).max(255), z.string().max(255));
+/** Nova's metadata key: 1-255 of letters, digits, '-', '_', ':', '.' and space. */
+const METADATA_KEY = /^[a-zA-Z0-9-_:. ]{1,255}$/;
+
+/**
+ * A map of Nova's metadata keys to values (server metadata, image metadata of createImage,
+ * flavor extra_specs): a key outside METADATA_KEY is refused as Nova's schema does, and the
+ * result holds every key as its own property, so `__proto__` or `constructor` are keys like
+ * any other, never the object's prototype or its methods.
+ */
+export function keyMap<V extends z.ZodType>(value: V): z.ZodType<Record<string, z.output<V>>> {
+  return z
+    .custom<Record<string, unknown>>(
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+      'is not of type object',
+    )
+    .transform((v, ctx) => {
+      const out: Record<string, z.output<V>> = {};
+      for (const [k, raw] of Object.entries(v)) {
+        if (!METADATA_KEY.test(k)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `Additional properties are not allowed ('${k}' was unexpected)`,
+          });
+          return z.NEVER;
+        }
+        const parsed = value.safeParse(raw);
+        if (!parsed.success) {
+          ctx.addIssue({
+            code: 'custom',
+            message: parsed.error.issues[0]?.message ?? 'is not valid',
+            path: [k],
+          });
+          return z.NEVER;
+        }
+        Object.defineProperty(out, k, {
+          value: parsed.data,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    });
+}
+
+export const metadataField = keyMap(z.string().max(255));
+
+/** Whether a map (metadata, extra specs) holds the key itself, not through its prototype. */
+export function hasKey(map: Readonly<Record<string, unknown>>, key: string): boolean {
+  return Object.hasOwn(map, key);
+}
 
 /** A query parameter as one string (the last one when repeated). */
 export function queryParam(req: Request, key: string): string | null {

@@ -5,7 +5,7 @@ import { route } from '@strato/http';
 import { invalid, notFound } from '@strato/errors';
 import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import type { FlavorService } from '../flavor.service';
-import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
+import { callerOf, hasKey, keyMap, parseBody, queryParam, versionOf, type Urls } from './context';
 import { flavorSummary, flavorView } from './views';
 
 const intLike = (min: number) =>
@@ -57,8 +57,10 @@ const createSchema = z.object({
   }),
 });
 
-const specValue = z.union([z.string().max(255), z.number().transform(String), z.boolean().transform(String)]);
-const specsSchema = z.object({ extra_specs: z.record(z.string().min(1).max(255), specValue) });
+/** Nova's extra spec value: a string, or a number (stored as its text). */
+const specValue = z.union([z.string().max(255), z.number().transform(String)]);
+const specsMap = keyMap(specValue);
+const specsSchema = z.object({ extra_specs: specsMap });
 
 function isPublicFilter(value: string | null): boolean | null {
   if (value === null || value.toLowerCase() === 'none') return null;
@@ -179,7 +181,7 @@ export function flavorsRouter(deps: { flavors: FlavorService; urls: Urls }): Rou
     route(async (req, res) => {
       const key = String(req.params.key);
       const specs = await flavors.extraSpecs(callerOf(req), String(req.params.id));
-      if (!(key in specs)) {
+      if (!hasKey(specs, key)) {
         throw notFound(`Flavor ${String(req.params.id)} has no extra specs with key ${key}.`);
       }
       res.json({ [key]: specs[key] });
@@ -190,7 +192,7 @@ export function flavorsRouter(deps: { flavors: FlavorService; urls: Urls }): Rou
     '/flavors/:id/os-extra_specs/:key',
     route(async (req, res) => {
       const key = String(req.params.key);
-      const body = parseBody(z.record(z.string().min(1).max(255), specValue), req.body);
+      const body = parseBody(specsMap, req.body);
       const keys = Object.keys(body);
       if (keys.length !== 1 || keys[0] !== key) throw invalid('Request body and URI mismatch');
       res.json(await flavors.setExtraSpecs(callerOf(req), String(req.params.id), body));

@@ -1,17 +1,20 @@
 /**
  * Admin views of compute hosts, from the scheduler (scheduler.list_hosts and
- * scheduler.set_host_enabled): /os-hypervisors, /os-services, and the zones of
- * /os-availability-zone.
+ * scheduler.set_host_enabled): /os-hypervisors, /os-services, the zones of
+ * /os-availability-zone, and /os-aggregates (Strato has no host aggregates: zones and
+ * capabilities come from each agent's configuration, so the list is empty).
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '@strato/http';
-import { invalid, notFound } from '@strato/errors';
+import { AppError, invalid, notFound } from '@strato/errors';
 import type { HostSummary } from '@strato/contracts';
 import type { ApiVersion } from '../domain/microversion';
 import type { HostDirectory } from '../domain/ports';
+import type { ServerService } from '../server.service';
 import { requireAdmin } from '../flavor.service';
 import { callerOf, parseBody, queryParam, versionOf } from './context';
+import { truthy } from '../domain/server-query';
 
 function usedOf(h: HostSummary) {
   return {
@@ -65,12 +68,12 @@ export function serviceView(h: HostSummary, mv: ApiVersion): Record<string, unkn
     state: h.state,
     updated_at: nova(h.updated_at),
     disabled_reason: h.disabled_reason,
-    ...(mv.atLeast(11) ? { forced_down: false } : {}),
+    ...(mv.atLeast(11) ? { forced_down: h.forced_down } : {}),
   };
 }
 
-export function hostsRouter(deps: { hosts: HostDirectory }): Router {
-  const { hosts } = deps;
+export function hostsRouter(deps: { hosts: HostDirectory; servers: Pick<ServerService, 'onHosts'> }): Router {
+  const { hosts, servers } = deps;
   const router = Router();
 
   const admin = (req: Parameters<Parameters<typeof route>[0]>[0], rule: string) =>
@@ -78,8 +81,17 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
 
   const findHypervisor = async (id: string): Promise<HostSummary> => {
     const found = (await hosts.list(null)).find((h) => String(h.id) === id || h.host === id);
-    if (!found) throw notFound(`Hypervisor ${id} could not be found.`);
+    if (!found) throw notFound(`Hypervisor with ID '${id}' could not be found.`);
     return found;
+  };
+
+  /** Before 2.53: hypervisors whose hostname contains the pattern, 404 when none does. */
+  const matching = async (req: Parameters<Parameters<typeof route>[0]>[0]): Promise<HostSummary[]> => {
+    if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
+    const pattern = String(req.params.pattern);
+    const list = (await hosts.list(null)).filter((h) => h.host.includes(pattern));
+    if (list.length === 0) throw notFound(`No hypervisor matching '${pattern}' could be found.`);
+    return list;
   };
 
   router.get(
@@ -131,6 +143,43 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
   );
 
   router.get(
+    '/os-hypervisors/:pattern/search',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:search');
+      const mv = versionOf(req);
+      res.json({ hypervisors: (await matching(req)).map((h) => hypervisorView(h, mv, false)) });
+    }),
+  );
+
+  router.get(
+    '/os-hypervisors/:pattern/servers',
+    route(async (req, res) => {
+      admin(req, 'os-hypervisors:servers');
+      const mv = versionOf(req);
+      const list = await matching(req);
+      const onHost = await servers.onHosts(list.map((h) => h.host));
+      res.json({
+        hypervisors: list.map((h) => {
+          const found = onHost.get(h.host) ?? [];
+          return { ...hypervisorView(h, mv, false), ...(found.length > 0 ? { servers: found } : {}) };
+        }),
+      });
+    }),
+  );
+
+  // Nova reads a host's uptime from its virt driver, until 2.88 put it in the detail view;
+  // Strato's agents do not report it, which Nova answers as a driver without the call does.
+  router.get(
+    '/os-hypervisors/:id/uptime',
+    route(async (req) => {
+      admin(req, 'os-hypervisors:uptime');
+      if (versionOf(req).atLeast(88)) throw notFound('The resource could not be found.');
+      await findHypervisor(String(req.params.id));
+      throw new AppError('NotImplemented', 'The requested functionality is not supported.');
+    }),
+  );
+
+  router.get(
     '/os-hypervisors/:id',
     route(async (req, res) => {
       admin(req, 'os-hypervisors:show');
@@ -154,11 +203,20 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
     }),
   );
 
-  const legacyBody = z.object({
+  const legacyBody = z.strictObject({
     host: z.string().min(1).max(255),
     binary: z.string().min(1).max(255),
     disabled_reason: z.string().max(255).optional(),
   });
+
+  /** Only compute services can be changed, as in Nova: the rest are not Strato's to switch. */
+  const computeOnly = (binary: string) => {
+    if (binary !== 'nova-compute') {
+      throw invalid(
+        `Updating a ${binary} service is not supported. Only nova-compute services can be updated.`,
+      );
+    }
+  };
 
   for (const action of ['enable', 'disable', 'disable-log-reason'] as const) {
     router.put(
@@ -167,8 +225,10 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
         admin(req, 'os-services:update');
         if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
         const body = parseBody(legacyBody, req.body);
-        if (body.binary !== 'nova-compute')
-          throw notFound(`Service ${body.binary} on host ${body.host} not found.`);
+        if (action === 'disable-log-reason' && body.disabled_reason === undefined) {
+          throw invalid('Missing disabled reason field');
+        }
+        computeOnly(body.binary);
         const enabled = action === 'enable';
         const reason = action === 'disable-log-reason' ? (body.disabled_reason ?? null) : null;
         const h = await hosts.setEnabled(body.host, enabled, reason);
@@ -177,14 +237,35 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
             host: h.host,
             binary: 'nova-compute',
             status: h.status,
-            ...(action === 'disable-log-reason' ? { disabled_reason: h.disabled_reason } : {}),
+            ...(reason ? { disabled_reason: h.disabled_reason } : {}),
           },
         });
       }),
     );
   }
 
-  const updateBody = z.object({
+  const forceDownBody = z.strictObject({
+    host: z.string().min(1).max(255),
+    binary: z.string().min(1).max(255),
+    forced_down: z.union([z.boolean(), z.string().transform((s) => truthy(s))]).optional(),
+  });
+
+  // 2.11-2.52: PUT /os-services/force-down {host, binary, forced_down}.
+  router.put(
+    '/os-services/force-down',
+    route(async (req, res) => {
+      admin(req, 'os-services:update');
+      const mv = versionOf(req);
+      if (!mv.atLeast(11) || mv.atLeast(53)) throw notFound('Unknown action');
+      const body = parseBody(forceDownBody, req.body);
+      if (body.forced_down === undefined) throw invalid('Missing forced_down field');
+      computeOnly(body.binary);
+      const h = await hosts.setForcedDown(body.host, body.forced_down);
+      res.json({ service: { host: h.host, binary: 'nova-compute', forced_down: h.forced_down } });
+    }),
+  );
+
+  const updateBody = z.strictObject({
     status: z.enum(['enabled', 'disabled']).optional(),
     disabled_reason: z.string().max(255).optional(),
     forced_down: z.boolean().optional(),
@@ -195,19 +276,40 @@ export function hostsRouter(deps: { hosts: HostDirectory }): Router {
     route(async (req, res) => {
       admin(req, 'os-services:update');
       const mv = versionOf(req);
-      if (!mv.atLeast(53)) throw notFound('The resource could not be found.');
+      if (!mv.atLeast(53)) throw notFound('Unknown action');
       const body = parseBody(updateBody, req.body);
-      if (body.disabled_reason !== undefined && body.status !== 'disabled') {
+      if (body.disabled_reason && body.status === 'enabled') {
         throw invalid("Specifying 'disabled_reason' with status 'enabled' is invalid.");
+      }
+      if (body.status === undefined && body.forced_down === undefined) {
+        throw invalid("No updates were requested. Fields 'status' or 'forced_down' should be specified.");
       }
       const id = String(req.params.id);
       const found = (await hosts.list(null)).find((h) => String(h.id) === id);
       if (!found) throw notFound(`Service ${id} not found.`);
-      const h =
-        body.status === undefined
-          ? found
-          : await hosts.setEnabled(found.host, body.status === 'enabled', body.disabled_reason ?? null);
+      let h = found;
+      if (body.status !== undefined) {
+        const reason = body.status === 'disabled' ? (body.disabled_reason ?? null) : null;
+        h = await hosts.setEnabled(found.host, body.status === 'enabled', reason);
+      }
+      if (body.forced_down !== undefined) h = await hosts.setForcedDown(found.host, body.forced_down);
       res.json({ service: serviceView(h, mv) });
+    }),
+  );
+
+  router.get(
+    '/os-aggregates',
+    route(async (req, res) => {
+      admin(req, 'os-aggregates:index');
+      res.json({ aggregates: [] });
+    }),
+  );
+
+  router.get(
+    '/os-aggregates/:id',
+    route(async (req) => {
+      admin(req, 'os-aggregates:show');
+      throw notFound(`Aggregate ${String(req.params.id)} could not be found.`);
     }),
   );
 

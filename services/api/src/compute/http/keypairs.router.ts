@@ -23,8 +23,12 @@ const createSchema = z.object({
       type: z.enum(['ssh', 'x509']).optional(),
       user_id: z.string().min(1).max(255).optional(),
     })
-    .loose(),
+    .strict(),
 });
+
+/** Nova's keypair_name_special_chars: what a name may hold, widened in 2.92. */
+const NAME_CHARS = /^[_\- a-zA-Z0-9]+$/;
+const NAME_CHARS_292 = /^[_\-@. a-zA-Z0-9]+$/;
 
 export function keypairsRouter(deps: { keypairs: KeypairService; urls: Urls }): Router {
   const { keypairs, urls } = deps;
@@ -35,7 +39,7 @@ export function keypairsRouter(deps: { keypairs: KeypairService; urls: Urls }): 
     route(async (req, res) => {
       const mv = versionOf(req);
       const { keypair: k } = parseBody(createSchema, req.body);
-      if (!mv.atLeast(92) && !/^[a-zA-Z0-9 _.-]+$/.test(k.name)) {
+      if (!(mv.atLeast(92) ? NAME_CHARS_292 : NAME_CHARS).test(k.name)) {
         throw invalid(
           `Invalid input for field/attribute name. Value: ${k.name}. Keypair name contains unsafe characters`,
         );

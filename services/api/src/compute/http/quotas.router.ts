@@ -5,7 +5,7 @@ import { route } from '@strato/http';
 import { forbidden, invalid } from '@strato/errors';
 import type { Caller } from '../domain/caller';
 import type { ApiVersion } from '../domain/microversion';
-import { isQuotaResource, type QuotaLimits } from '../domain/quota';
+import { QUOTAS_GONE_IN_236, QUOTAS_GONE_IN_257, isQuotaResource, type QuotaLimits } from '../domain/quota';
 import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import { requireAdmin } from '../flavor.service';
 import type { QuotaService, ProjectUsage } from '../quota.service';
@@ -16,7 +16,12 @@ import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context
 function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit: number) => unknown) {
   const set: Record<string, unknown> = {
     cores: value('cores', limits.cores),
-    ...(mv.atLeast(36) ? {} : { fixed_ips: value('fixed_ips', -1), floating_ips: value('floating_ips', -1) }),
+    ...(mv.atLeast(36)
+      ? {}
+      : {
+          fixed_ips: value('fixed_ips', limits.fixed_ips),
+          floating_ips: value('floating_ips', limits.floating_ips),
+        }),
     ...(mv.atLeast(57)
       ? {}
       : {
@@ -34,14 +39,17 @@ function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit:
     ...(mv.atLeast(36)
       ? {}
       : {
-          security_group_rules: value('security_group_rules', -1),
-          security_groups: value('security_groups', -1),
+          security_group_rules: value('security_group_rules', limits.security_group_rules),
+          security_groups: value('security_groups', limits.security_groups),
         }),
     server_group_members: value('server_group_members', limits.server_group_members),
     server_groups: value('server_groups', limits.server_groups),
   };
   return set;
 }
+
+/** The largest limit Nova stores (a 32-bit signed integer). */
+const MAX_QUOTA = 2 ** 31 - 1;
 
 function ownOrAdmin(caller: Caller, projectId: string): void {
   if (projectId !== caller.projectId && !caller.admin) {
@@ -82,7 +90,10 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
       const caller = callerOf(req);
       const mv = versionOf(req);
       const asked = queryParam(req, 'tenant_id');
-      const projectId = asked && caller.admin ? asked : caller.projectId;
+      if (asked && asked !== caller.projectId && !caller.admin) {
+        throw forbidden("Policy doesn't allow os_compute_api:limits:other_project to be performed.");
+      }
+      const projectId = asked ?? caller.projectId;
       const [limits, usage] = await Promise.all([quotas.limits(projectId), quotas.usage(projectId)]);
       const absolute: Record<string, number> = {
         maxTotalInstances: limits.instances,
@@ -101,7 +112,11 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
         maxServerGroupMembers: limits.server_group_members,
         ...(mv.atLeast(36)
           ? {}
-          : { maxTotalFloatingIps: -1, maxSecurityGroups: -1, maxSecurityGroupRules: -1 }),
+          : {
+              maxTotalFloatingIps: limits.floating_ips,
+              maxSecurityGroups: limits.security_groups,
+              maxSecurityGroupRules: limits.security_group_rules,
+            }),
         totalRAMUsed: usage.ram,
         totalCoresUsed: usage.cores,
         totalInstancesUsed: usage.instances,
@@ -167,15 +182,31 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
     route(async (req, res) => {
       const caller = callerOf(req);
       requireAdmin(caller, 'os-quota-sets:update');
+      const mv = versionOf(req);
       const { quota_set } = parseBody(updateSchema, req.body);
+      const projectId = String(req.params.projectId);
+      const force = truthy(String(quota_set.force ?? 'false'));
+      const gone = [
+        ...(mv.atLeast(36) ? QUOTAS_GONE_IN_236 : []),
+        ...(mv.atLeast(57) ? QUOTAS_GONE_IN_257 : []),
+      ];
+      const usage = force ? null : await quotas.usage(projectId);
       const changes: Partial<QuotaLimits> = {};
       for (const [key, value] of Object.entries(quota_set)) {
         if (key === 'force' || typeof value === 'boolean') continue;
-        if (!isQuotaResource(key)) throw invalid(`Bad key(s) ${key} in quota_set`);
+        if (!isQuotaResource(key) || gone.includes(key)) throw invalid(`Bad key(s) ${key} in quota_set`);
         if (value < -1) throw invalid(`Quota limit ${value} for ${key} must be -1 or greater.`);
+        if (value > MAX_QUOTA)
+          throw invalid(`Quota limit ${value} for ${key} must be less than or equal to ${MAX_QUOTA}.`);
+        const used = usage ? usedOf(usage, key) : 0;
+        if (value !== -1 && value < used) {
+          throw invalid(
+            `Quota limit ${value} for ${key} must be greater than or equal to already used and reserved ${used}.`,
+          );
+        }
         changes[key] = value;
       }
-      const limits = await quotas.update(String(req.params.projectId), changes);
+      const limits = await quotas.update(projectId, changes);
       res.json({ quota_set: quotaSet(limits, versionOf(req), (_r, l) => l) });
     }),
   );

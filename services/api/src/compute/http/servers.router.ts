@@ -7,7 +7,7 @@ import type { CachedHostList } from '../adapters/host-directory.scheduler';
 import { idFromRef, parseServerQuery, truthy } from '../domain/server-query';
 import type { ServerService } from '../server.service';
 import type { InstanceRow } from '../store';
-import { callerOf, metadataField, nameField, parseBody, versionOf, type Urls } from './context';
+import { callerOf, hasKey, metadataField, nameField, parseBody, versionOf, type Urls } from './context';
 import { serverSummary, serverView, type ServerViewContext } from './views';
 
 const intLike = z
@@ -291,7 +291,7 @@ export function serversRouter(deps: {
     route(async (req, res) => {
       const key = String(req.params.key);
       const { metadata } = await servers.get(callerOf(req), String(req.params.id));
-      if (!(key in metadata)) throw notFound('Metadata item was not found');
+      if (!hasKey(metadata, key)) throw notFound('Metadata item was not found');
       res.json({ meta: { [key]: metadata[key] } });
     }),
   );

@@ -18,6 +18,7 @@ import {
   scheduleInstance,
   schedulerQueues,
   setHostEnabled,
+  setHostForcedDown,
   snapshotInstance,
   startInstance,
   stopInstance,
@@ -40,6 +41,7 @@ export class FakeBackHalf {
   snapshotDone: ((imageId: string) => Promise<void>) | null = null;
   private readonly poweredOff = new Set<string>();
   private readonly disabled = new Map<string, string | null>();
+  private readonly forcedDown = new Set<string>();
   private readonly subs: Subscription[] = [];
   private readonly events: EventPublisher;
   private clock = Date.now();
@@ -63,9 +65,10 @@ export class FakeBackHalf {
       id: index + 1,
       host,
       availability_zone: 'nova',
-      state: 'up',
+      state: this.forcedDown.has(host) ? 'down' : 'up',
       status: this.disabled.has(host) ? 'disabled' : 'enabled',
       disabled_reason: this.disabled.get(host) ?? null,
+      forced_down: this.forcedDown.has(host),
       hypervisor_type: 'QEMU',
       hypervisor_version: 8002000,
       host_ip: '127.0.0.1',
@@ -175,6 +178,13 @@ export class FakeBackHalf {
         if (at < 0) throw Object.assign(new Error(`Host ${e.payload.host} not found`), { kind: 'NotFound' });
         if (e.payload.enabled) this.disabled.delete(e.payload.host);
         else this.disabled.set(e.payload.host, e.payload.disabled_reason);
+        return this.summary(e.payload.host, at);
+      })
+      .onCall(setHostForcedDown, async (e) => {
+        const at = this.hosts.indexOf(e.payload.host);
+        if (at < 0) throw Object.assign(new Error(`Host ${e.payload.host} not found`), { kind: 'NotFound' });
+        if (e.payload.forced_down) this.forcedDown.add(e.payload.host);
+        else this.forcedDown.delete(e.payload.host);
         return this.summary(e.payload.host, at);
       });
     this.subs.push(
