@@ -409,6 +409,16 @@ describe('server boot', () => {
     expect(res.body.badRequest.code).toBe(400);
   });
 
+  it("refuses a zone no enabled host is in with Nova's 400, and takes one that is", async () => {
+    const none = await boot(h.tokens.alice, 'nowhere', { availability_zone: 'nowhere' });
+    expect(none.body).toEqual({
+      badRequest: { code: 400, message: 'The requested availability zone is not available' },
+    });
+    const ok = await boot(h.tokens.alice, 'in-nova', { availability_zone: 'nova' });
+    expect(ok.status).toBe(202);
+    expect((await api(h.tokens.alice, 'DELETE', `/servers/${ok.body.server.id}`)).status).toBe(204);
+  });
+
   it("refuses a kernel_id or ramdisk_id naming an image the caller may not use (another project's, or not a kernel)", async () => {
     const bobsKernel = randomUUID();
     const publicKernel = randomUUID();

@@ -34,6 +34,14 @@ describe('JSON patch (openstack-images-v2.1-json-patch)', () => {
     expect(kindOf(() => patch(image(), [{ op: 'replace', path: '/name', value: deep }]))).toBe('Invalid');
   });
 
+  it('keeps the os_glance namespace reserved, on create and in a patch, as Glance does', () => {
+    expect(kindOf(() => image({ os_glance_import_task: 'x' }))).toBe('Forbidden');
+    expect(kindOf(() => patch(image(), [{ op: 'add', path: '/os_glance_foo', value: 'x' }]))).toBe(
+      'Forbidden',
+    );
+    expect(kindOf(() => patch(image(), [{ op: 'remove', path: '/os_glance_foo' }]))).toBe('Forbidden');
+  });
+
   it('lets add overwrite an existing property or base attribute', () => {
     const img = patch(image({ k: 'old' }), [
       { op: 'add', path: '/k', value: 'new' },

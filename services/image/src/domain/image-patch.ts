@@ -6,7 +6,7 @@
 import { AppError, conflict, invalid } from '@strato/errors';
 import {
   READ_ONLY_ATTRIBUTES,
-  RESERVED_ATTRIBUTES,
+  isReserved,
   cloneAttributes,
   setAttribute,
   type ImageAttributes,
@@ -61,7 +61,7 @@ export function parsePatch(body: unknown): PatchOperation[] {
     }
     if (!('path' in change)) throw invalid('Unable to find `path` in JSON Schema change.');
     const name = decodePointer(change.path);
-    if (RESERVED_ATTRIBUTES.has(name)) throw new AppError('Forbidden', `Attribute '${name}' is reserved.`);
+    if (isReserved(name)) throw new AppError('Forbidden', `Attribute '${name}' is reserved.`);
     if (READ_ONLY_ATTRIBUTES.has(name)) throw new AppError('Forbidden', `Attribute '${name}' is read-only.`);
     if (op === 'remove') return { op, name };
     if (!('value' in change)) {

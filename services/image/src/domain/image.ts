@@ -100,6 +100,11 @@ export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
   'deleted_at',
   'locations',
 ]);
+/** Glance keeps the os_glance namespace of properties to itself: no request may set one. */
+export function isReserved(name: string): boolean {
+  return RESERVED_ATTRIBUTES.has(name) || name.startsWith('os_glance');
+}
+
 /** Attributes with their own column (never stored as extra properties). */
 export const BASE_ATTRIBUTES: ReadonlySet<string> = new Set([
   'name',
@@ -228,7 +233,7 @@ function validTags(value: unknown): string[] {
 }
 
 function setProperty(target: ImageAttributes, name: string, value: unknown): void {
-  if (RESERVED_ATTRIBUTES.has(name)) throw new AppError('Forbidden', `Attribute '${name}' is reserved.`);
+  if (isReserved(name)) throw new AppError('Forbidden', `Attribute '${name}' is reserved.`);
   if (READ_ONLY_ATTRIBUTES.has(name)) throw new AppError('Forbidden', `Attribute '${name}' is read-only.`);
   if (name.length === 0 || [...name].length > 255 || name.includes('\0')) {
     throw schemaError(`${quote(name)} is not a valid property name`);

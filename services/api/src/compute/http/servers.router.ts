@@ -98,6 +98,18 @@ export function serversRouter(deps: {
     return { mv, admin, urls, hosts, defaultZone: deps.defaultZone, show };
   }
 
+  /**
+   * A zone asked for must be one an enabled compute host is in, as Nova checks before it
+   * accepts the boot (otherwise it would only fail later as "No valid host"). When the host
+   * list cannot be read, the scheduler decides alone.
+   */
+  async function requireZone(zone: string): Promise<void> {
+    const hosts = await deps.hosts.hosts().catch(() => null);
+    if (hosts && !hosts.some((h) => h.availability_zone === zone && h.status === 'enabled')) {
+      throw invalid('The requested availability zone is not available');
+    }
+  }
+
   router.post(
     '/servers',
     route(async (req, res) => {
@@ -110,6 +122,7 @@ export function serversRouter(deps: {
       const maxCount = s.max_count ?? minCount;
       if (minCount > maxCount) throw invalid('min_count must be <= max_count');
       const groupId = (body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'])?.group ?? null;
+      if (s.availability_zone) await requireZone(s.availability_zone);
       const created = await servers.create(caller, {
         name: s.name,
         flavorRef: idFromRef(s.flavorRef),
