@@ -643,13 +643,15 @@ export class ServerService {
   async update(
     caller: Caller,
     id: string,
-    changes: { name?: string; description?: string | null },
+    changes: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string },
   ): Promise<InstanceRow> {
     return inTransaction(this.deps.db, async (em) => {
       const row = await this.get(caller, id, em);
       const patch: Partial<InstanceRow> = { updatedAt: new Date().toISOString() };
       if (changes.name !== undefined) patch.name = changes.name;
       if (changes.description !== undefined) patch.description = changes.description;
+      if (changes.accessIPv4 !== undefined) patch.accessIpv4 = changes.accessIPv4;
+      if (changes.accessIPv6 !== undefined) patch.accessIpv6 = changes.accessIPv6;
       await em.update(InstanceEntity, { seq: row.seq }, patch);
       return { ...row, ...patch };
     });

@@ -409,6 +409,40 @@ describe('server boot', () => {
     expect(res.body.badRequest.code).toBe(400);
   });
 
+  it("refuses fields Nova's schema does not know at the version, so no hint or typo is silently dropped", async () => {
+    const unexpected = (key: string) => `Additional properties are not allowed ('${key}' was unexpected)`;
+    const inside = await boot(h.tokens.alice, 'h', { 'os:scheduler_hints': { group: 'g' } });
+    expect(inside.status).toBe(400);
+    expect(inside.body.badRequest.message).toContain(unexpected('os:scheduler_hints'));
+    const top = await api(h.tokens.alice, 'POST', '/servers', {
+      server: { name: 't', imageRef: IMAGE_ID, flavorRef: '1' },
+      bogus: 1,
+    });
+    expect(top.body.badRequest.message).toContain(unexpected('bogus'));
+    expect((await boot(h.tokens.alice, 'd', { description: 'x' }, mv('2.1'))).status).toBe(400);
+    expect((await boot(h.tokens.alice, 'p', { personality: [] }, mv('2.57'))).status).toBe(400);
+    expect((await boot(h.tokens.alice, 'hn', { hostname: 'x' }, mv('2.89'))).status).toBe(400);
+  });
+
+  it('renames and sets access addresses with PUT; refuses fields Nova does not take there', async () => {
+    const id = await bootActive(h.tokens.admin, 'put-me');
+    const put = await api(h.tokens.admin, 'PUT', `/servers/${id}`, {
+      server: { name: 'put-me-2', accessIPv4: '192.0.2.7' },
+    });
+    expect(put.body.server).toMatchObject({ name: 'put-me-2', accessIPv4: '192.0.2.7' });
+    const bad = await api(h.tokens.admin, 'PUT', `/servers/${id}`, { server: { accessIPv4: 'nope' } });
+    expect(bad.status).toBe(400);
+    const early = await api(
+      h.tokens.admin,
+      'PUT',
+      `/servers/${id}`,
+      { server: { hostname: 'h' } },
+      mv('2.1'),
+    );
+    expect(early.status).toBe(400);
+    expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}`)).status).toBe(204);
+  });
+
   it("refuses a zone no enabled host is in with Nova's 400, and takes one that is", async () => {
     const none = await boot(h.tokens.alice, 'nowhere', { availability_zone: 'nowhere' });
     expect(none.body).toEqual({

@@ -5,6 +5,7 @@ import { route } from '@strato/http';
 import { invalid, notFound } from '@strato/errors';
 import type { CachedHostList } from '../adapters/host-directory.scheduler';
 import { idFromRef, parseServerQuery, truthy } from '../domain/server-query';
+import type { ApiVersion } from '../domain/microversion';
 import type { ServerService } from '../server.service';
 import type { InstanceRow } from '../store';
 import { callerOf, hasKey, metadataField, nameField, parseBody, versionOf, type Urls } from './context';
@@ -57,9 +58,80 @@ const createSchema = z
 
 const updateSchema = z.object({
   server: z
-    .object({ name: nameField.optional(), description: z.string().max(255).nullable().optional() })
+    .object({
+      name: nameField.optional(),
+      description: z.string().max(255).nullable().optional(),
+      accessIPv4: z.union([z.ipv4(), z.literal('')]).optional(),
+      accessIPv6: z.union([z.ipv6(), z.literal('')]).optional(),
+    })
     .loose(),
 });
+
+/**
+ * The fields Nova's schemas know in a server body, with the microversions that have them
+ * ([first, last] minor of 2.x). A field Strato does not act on yet (block devices, networks,
+ * personality…) is taken and left alone, as before; one Nova does not know at the version is
+ * refused, as Nova's additionalProperties: False does: a hint or a typo inside `server` is
+ * never silently dropped.
+ */
+const ALWAYS: [number, number] = [0, Infinity];
+const CREATE_FIELDS: Readonly<Record<string, [number, number]>> = {
+  name: ALWAYS,
+  imageRef: ALWAYS,
+  flavorRef: ALWAYS,
+  adminPass: ALWAYS,
+  metadata: ALWAYS,
+  networks: ALWAYS,
+  'OS-DCF:diskConfig': ALWAYS,
+  accessIPv4: ALWAYS,
+  accessIPv6: ALWAYS,
+  personality: [0, 56],
+  security_groups: ALWAYS,
+  user_data: ALWAYS,
+  availability_zone: ALWAYS,
+  block_device_mapping: ALWAYS,
+  block_device_mapping_v2: ALWAYS,
+  config_drive: ALWAYS,
+  key_name: ALWAYS,
+  min_count: ALWAYS,
+  max_count: ALWAYS,
+  return_reservation_id: ALWAYS,
+  description: [19, Infinity],
+  tags: [52, Infinity],
+  trusted_image_certificates: [63, Infinity],
+  host: [74, Infinity],
+  hypervisor_hostname: [74, Infinity],
+  hostname: [90, Infinity],
+};
+const CREATE_TOP: Readonly<Record<string, [number, number]>> = {
+  server: ALWAYS,
+  'os:scheduler_hints': ALWAYS,
+  'OS-SCH-HNT:scheduler_hints': ALWAYS,
+};
+const UPDATE_FIELDS: Readonly<Record<string, [number, number]>> = {
+  name: ALWAYS,
+  description: [19, Infinity],
+  accessIPv4: ALWAYS,
+  accessIPv6: ALWAYS,
+  'OS-DCF:diskConfig': ALWAYS,
+  hostname: [90, Infinity],
+};
+
+function onlyKnown(
+  body: object,
+  where: string,
+  known: Readonly<Record<string, [number, number]>>,
+  mv: ApiVersion,
+): void {
+  for (const key of Object.keys(body)) {
+    const range = Object.hasOwn(known, key) ? known[key] : undefined;
+    if (!range || !mv.atLeast(range[0]) || mv.atLeast(range[1] + 1)) {
+      throw invalid(
+        `Invalid input for field/attribute ${where}. Additional properties are not allowed ('${key}' was unexpected)`,
+      );
+    }
+  }
+}
 
 const rebootSchema = z.object({
   type: z.string().refine((t) => ['SOFT', 'HARD'].includes(t.toUpperCase()), "must be 'SOFT' or 'HARD'"),
@@ -116,6 +188,8 @@ export function serversRouter(deps: {
       const caller = callerOf(req);
       const mv = versionOf(req);
       const body = parseBody(createSchema, req.body);
+      onlyKnown(body, 'body', CREATE_TOP, mv);
+      onlyKnown(body.server, 'server', CREATE_FIELDS, mv);
       const s = body.server;
       if (!s.imageRef) throw invalid('Missing imageRef attribute');
       const minCount = s.min_count ?? 1;
@@ -198,9 +272,12 @@ export function serversRouter(deps: {
     route(async (req, res) => {
       const mv = versionOf(req);
       const { server } = parseBody(updateSchema, req.body);
+      onlyKnown(server, 'server', UPDATE_FIELDS, mv);
       const row = await servers.update(callerOf(req), String(req.params.id), {
         ...(server.name !== undefined ? { name: server.name } : {}),
-        ...(server.description !== undefined && mv.atLeast(19) ? { description: server.description } : {}),
+        ...(server.description !== undefined ? { description: server.description } : {}),
+        ...(server.accessIPv4 !== undefined ? { accessIPv4: server.accessIPv4 } : {}),
+        ...(server.accessIPv6 !== undefined ? { accessIPv6: server.accessIPv6 } : {}),
       });
       res.json(await show(req, row));
     }),
