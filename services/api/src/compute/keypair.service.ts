@@ -1,6 +1,6 @@
 /** Key pairs (os-keypairs): per user; generated ones return their private key exactly once. */
 import { inTransaction, type DataSource } from '@strato/db';
-import { conflict, notFound } from '@strato/errors';
+import { conflict, invalid, notFound } from '@strato/errors';
 import type { Caller } from './domain/caller';
 import { generateRsaKeypair, sshFingerprint, x509Fingerprint } from './domain/keypair';
 import { assertWithin } from './domain/quota';
@@ -72,7 +72,7 @@ export class KeypairService {
       .find({ where: { userId: owner }, order: { name: 'ASC' } });
     if (marker !== null) {
       const at = rows.findIndex((r) => r.name === marker);
-      if (at < 0) throw notFound(`Keypair ${marker} not found for user ${owner}`);
+      if (at < 0) throw invalid(`Marker ${marker} could not be found.`);
       rows = rows.slice(at + 1);
     }
     return rows.slice(0, limit);

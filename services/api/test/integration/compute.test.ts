@@ -549,6 +549,8 @@ describe('server list, show and paging', () => {
     expect(await count('status=ACTIVE')).toBe(3);
     expect(await count('status=SHUTOFF')).toBe(0);
     expect(await count('status=NOSUCH')).toBe(0);
+    const strict = await api(h.tokens.bob, 'GET', '/servers?status=NOSUCH', undefined, mv('2.38'));
+    expect(strict.body).toEqual({ badRequest: { code: 400, message: 'Invalid status value' } });
     expect(await count(`image=${IMAGE_ID}`)).toBe(3);
     expect(await count('flavor=2')).toBe(0);
     expect(await count('changes-since=2999-01-01T00:00:00Z')).toBe(0);
@@ -565,7 +567,14 @@ describe('server list, show and paging', () => {
       404,
     );
     expect((await api(h.tokens.alice, 'DELETE', `/servers/${ids[0]}`)).status).toBe(404);
-    expect((await api(h.tokens.alice, 'GET', '/servers?name=pager&all_tenants=1')).body.servers).toEqual([]);
+    const member = await api(h.tokens.alice, 'GET', '/servers?name=pager&all_tenants=1');
+    expect(member.body).toEqual({
+      forbidden: {
+        code: 403,
+        message: "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.",
+      },
+    });
+    expect((await api(h.tokens.alice, 'GET', '/servers?name=pager')).body.servers).toEqual([]);
     const admin = await api(h.tokens.admin, 'GET', '/servers?name=pager&all_tenants=1');
     expect(admin.body.servers).toHaveLength(3);
     expect((await api(h.tokens.admin, 'GET', '/servers?name=pager')).body.servers).toHaveLength(0);
@@ -821,6 +830,8 @@ describe('key pairs', () => {
     for (const name of ['kb', 'ka']) {
       expect((await api(h.tokens.alice, 'POST', '/os-keypairs', { keypair: { name } })).status).toBe(200);
     }
+    const unknown = await api(h.tokens.alice, 'GET', '/os-keypairs?marker=nope', undefined, mv('2.35'));
+    expect(unknown.body).toEqual({ badRequest: { code: 400, message: 'Marker nope could not be found.' } });
     const page = await api(h.tokens.alice, 'GET', '/os-keypairs?limit=1', undefined, mv('2.35'));
     expect(page.body.keypairs.map((k: any) => k.keypair.name)).toEqual(['ka']);
     const next = new URL(page.body.keypairs_links[0].href);

@@ -2,7 +2,7 @@
  * GET /servers query parameters, as Nova reads them: filters (name is a regular expression),
  * changes-since/changes-before, limit/marker paging (newest first) and all_tenants for admins.
  */
-import { invalid } from '@strato/errors';
+import { forbidden, invalid } from '@strato/errors';
 import { serverStatus, vmStatesForStatus, type TaskState, type VmState } from './instance-state';
 
 export const MAX_LIMIT = 1000;
@@ -47,12 +47,46 @@ export function idFromRef(ref: string): string {
   return at >= 0 ? trimmed.slice(at + 1) : trimmed;
 }
 
-function isoParam(name: string, value: string | null): string | null {
+/** ISO 8601 as Nova's parser takes it: a date, then a time, then Z or an offset (UTC if none). */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** A timestamp of a query, as ISO UTC; a malformed one, or no such day (02-30), is a 400. */
+export function isoParam(name: string, value: string | null): string | null {
   if (value === null) return null;
-  const d = new Date(value.includes('T') || value.includes(' ') ? value : `${value}T00:00:00`);
-  if (Number.isNaN(d.getTime()))
-    throw invalid(`Invalid input for query parameters ${name}. Value: ${value}.`);
-  return d.toISOString();
+  const refuse = () =>
+    invalid(`Invalid input for query parameters ${name}. Value: ${value}. is not a 'date-time'`);
+  const m = ISO_TIME.exec(value.trim());
+  if (!m) throw refuse();
+  const [y, mo, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const ms = Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000);
+  const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+  // Date.UTC rolls 02-30 over to 03-01 and 24:00 to the next day: such a value names no time.
+  if (
+    at.getUTCFullYear() !== y ||
+    at.getUTCMonth() !== mo - 1 ||
+    at.getUTCDate() !== d ||
+    h > 23 ||
+    mi > 59 ||
+    s > 59
+  ) {
+    throw refuse();
+  }
+  const zone = m[8]?.toUpperCase() ?? 'Z';
+  if (zone !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    const offset = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0);
+    at.setTime(at.getTime() - sign * offset * 60_000);
+  }
+  return at.toISOString();
 }
 
 /** The query parameters a next link repeats: all but limit and marker (the last of a repeated one). */
@@ -88,24 +122,43 @@ export function namePattern(pattern: string): string {
   }
 }
 
-export function parseServerQuery(query: Query, admin: boolean): ServerQuery {
+export interface ServerQueryOptions {
+  admin: boolean;
+  /** /servers/detail (for the policy name a refusal gives). */
+  detail: boolean;
+  /** From 2.38 an unknown status is a 400; before, it matches nothing. */
+  strictStatus: boolean;
+}
+
+export function parseServerQuery(query: Query, opts: ServerQueryOptions): ServerQuery {
+  const { admin } = opts;
   const name = single(query, 'name');
   const status = single(query, 'status');
   const image = single(query, 'image');
   const flavor = single(query, 'flavor');
   const allTenants =
-    admin &&
     query.all_tenants !== undefined &&
     (single(query, 'all_tenants') === '' || truthy(single(query, 'all_tenants')));
+  if (allTenants && !admin) {
+    const rule = `os_compute_api:servers:${opts.detail ? 'detail' : 'index'}:get_all_tenants`;
+    throw forbidden(`Policy doesn't allow ${rule} to be performed.`);
+  }
   const projectId = admin ? (single(query, 'project_id') ?? single(query, 'tenant_id')) : null;
+  const vmStates = status !== null ? vmStatesForStatus(status) : null;
+  if (opts.strictStatus && vmStates !== null && vmStates.length === 0) throw invalid('Invalid status value');
+  const changesSince = isoParam('changes-since', single(query, 'changes-since'));
+  const changesBefore = isoParam('changes-before', single(query, 'changes-before'));
+  if (changesSince !== null && changesBefore !== null && changesBefore < changesSince) {
+    throw invalid('The value of changes-since must be less than or equal to changes-before.');
+  }
   return {
     name: name !== null && name !== '' ? namePattern(name) : null,
     status: status !== null ? status.toUpperCase() : null,
-    vmStates: status !== null ? vmStatesForStatus(status) : null,
+    vmStates,
     image: image !== null ? idFromRef(image) : null,
     flavor: flavor !== null ? idFromRef(flavor) : null,
-    changesSince: isoParam('changes-since', single(query, 'changes-since')),
-    changesBefore: isoParam('changes-before', single(query, 'changes-before')),
+    changesSince,
+    changesBefore,
     limit: parseLimit(single(query, 'limit')),
     marker: single(query, 'marker'),
     allTenants,

@@ -236,7 +236,11 @@ export function serversRouter(deps: {
   const list = (detail: boolean) =>
     route(async (req, res) => {
       const caller = callerOf(req);
-      const q = parseServerQuery(req.query, caller.admin);
+      const q = parseServerQuery(req.query, {
+        admin: caller.admin,
+        detail,
+        strictStatus: versionOf(req).atLeast(38),
+      });
       const rows = await servers.list(caller, q);
       const ctx = detail ? await viewContext(req, false) : null;
       const body: Record<string, unknown> = {
