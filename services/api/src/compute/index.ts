@@ -172,7 +172,7 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
   v21.use(keypairsRouter({ keypairs, urls }));
   v21.use(quotasRouter({ quotas, usage, urls }));
   v21.use(serverGroupsRouter({ groups }));
-  v21.use(hostsRouter({ hosts: hostDirectory, servers }));
+  v21.use(hostsRouter({ hosts: hostDirectory, servers, urls }));
 
   const router = Router();
   router.use(rootVersionRouter(urls));

@@ -1037,6 +1037,42 @@ describe('admin APIs', () => {
     expect(stats.body.hypervisor_statistics).toMatchObject({ count: 2, vcpus: 16, memory_mb: 32768 });
   });
 
+  it('pages hypervisors from 2.33, and from 2.53 filters them by hostname pattern and lists their servers', async () => {
+    const page = await api(h.tokens.admin, 'GET', '/os-hypervisors?limit=1', undefined, mv('2.33'));
+    expect(page.body.hypervisors.map((x: any) => x.id)).toEqual([1]);
+    const next = new URL(page.body.hypervisors_links[0].href);
+    expect(next.searchParams.get('marker')).toBe('1');
+    const rest = await api(h.tokens.admin, 'GET', `/os-hypervisors${next.search}`, undefined, mv('2.33'));
+    expect(rest.body.hypervisors.map((x: any) => x.id)).toEqual([2]);
+    const unknown = await api(h.tokens.admin, 'GET', '/os-hypervisors?marker=99', undefined, mv('2.33'));
+    expect(unknown.body).toEqual({ badRequest: { code: 400, message: 'marker [99] not found' } });
+    const none = await api(
+      h.tokens.admin,
+      'GET',
+      '/os-hypervisors?hypervisor_hostname_pattern=zzz',
+      undefined,
+      mv('2.53'),
+    );
+    expect(none.status).toBe(404);
+    const pagedPattern = await api(
+      h.tokens.admin,
+      'GET',
+      '/os-hypervisors?hypervisor_hostname_pattern=node&limit=1',
+      undefined,
+      mv('2.53'),
+    );
+    expect(pagedPattern.status).toBe(400);
+    const withServers = await api(
+      h.tokens.admin,
+      'GET',
+      '/os-hypervisors/detail?hypervisor_hostname_pattern=node&with_servers=true',
+      undefined,
+      mv('2.75'),
+    );
+    expect(withServers.body.hypervisors).toHaveLength(2);
+    for (const hv of withServers.body.hypervisors) expect(Array.isArray(hv.servers)).toBe(true);
+  });
+
   it('lists compute services and disables one (2.53 and the legacy form)', async () => {
     const list = await api(h.tokens.admin, 'GET', '/os-services');
     expect(list.body.services[0]).toMatchObject({

@@ -13,8 +13,8 @@ import type { ApiVersion } from '../domain/microversion';
 import type { HostDirectory } from '../domain/ports';
 import type { ServerService } from '../server.service';
 import { requireAdmin } from '../flavor.service';
-import { callerOf, parseBody, queryParam, versionOf } from './context';
-import { truthy } from '../domain/server-query';
+import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
+import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 
 function usedOf(h: HostSummary) {
   return {
@@ -72,8 +72,12 @@ export function serviceView(h: HostSummary, mv: ApiVersion): Record<string, unkn
   };
 }
 
-export function hostsRouter(deps: { hosts: HostDirectory; servers: Pick<ServerService, 'onHosts'> }): Router {
-  const { hosts, servers } = deps;
+export function hostsRouter(deps: {
+  hosts: HostDirectory;
+  servers: Pick<ServerService, 'onHosts'>;
+  urls: Urls;
+}): Router {
+  const { hosts, servers, urls } = deps;
   const router = Router();
 
   const admin = (req: Parameters<Parameters<typeof route>[0]>[0], rule: string) =>
@@ -94,27 +98,59 @@ export function hostsRouter(deps: { hosts: HostDirectory; servers: Pick<ServerSe
     return list;
   };
 
-  router.get(
-    '/os-hypervisors',
+  /**
+   * GET /os-hypervisors[/detail]: paged by id from 2.33 (limit, marker, hypervisors_links);
+   * from 2.53 a hostname pattern (404 when nothing matches, never paged) and with_servers.
+   */
+  const listHypervisors = (detail: boolean) =>
     route(async (req, res) => {
-      admin(req, 'os-hypervisors:list');
+      admin(req, detail ? 'os-hypervisors:list-detail' : 'os-hypervisors:list');
       const mv = versionOf(req);
-      const pattern = queryParam(req, 'hypervisor_hostname_pattern');
-      const list = (await hosts.list(null)).filter((h) => !pattern || h.host.includes(pattern));
-      res.json({ hypervisors: list.map((h) => hypervisorView(h, mv, false)) });
-    }),
-  );
+      const pattern = mv.atLeast(53) ? queryParam(req, 'hypervisor_hostname_pattern') : null;
+      const withServers = mv.atLeast(53) && truthy(queryParam(req, 'with_servers'));
+      const paged = mv.atLeast(33);
+      const limitParam = paged ? queryParam(req, 'limit') : null;
+      const marker = paged ? queryParam(req, 'marker') : null;
+      let list = await hosts.list(null);
+      if (pattern !== null) {
+        if (limitParam !== null || marker !== null) {
+          throw invalid(
+            'Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.',
+          );
+        }
+        list = list.filter((h) => h.host.includes(pattern));
+        if (list.length === 0) throw notFound(`No hypervisor matching '${pattern}' could be found.`);
+      }
+      list.sort((a, b) => a.id - b.id);
+      if (marker !== null) {
+        const at = list.findIndex((h) => String(h.id) === marker);
+        if (at < 0) throw invalid(`marker [${marker}] not found`);
+        list = list.slice(at + 1);
+      }
+      const limit = paged && pattern === null ? parseLimit(limitParam) : Infinity;
+      list = list.slice(0, limit);
+      const onHost = withServers ? await servers.onHosts(list.map((h) => h.host)) : null;
+      const hypervisors = list.map((h) => {
+        const view = hypervisorView(h, mv, detail);
+        const found = onHost?.get(h.host) ?? [];
+        if (found.length > 0 || (onHost && mv.atLeast(75))) view.servers = found;
+        return view;
+      });
+      const links =
+        paged && pattern === null
+          ? urls.pageLinks(
+              detail ? 'os-hypervisors/detail' : 'os-hypervisors',
+              passThroughOf(req.query),
+              list.length,
+              limit,
+              () => String(list[list.length - 1]!.id),
+            )
+          : null;
+      res.json({ hypervisors, ...(links ? { hypervisors_links: links } : {}) });
+    });
 
-  router.get(
-    '/os-hypervisors/detail',
-    route(async (req, res) => {
-      admin(req, 'os-hypervisors:list-detail');
-      const mv = versionOf(req);
-      const pattern = queryParam(req, 'hypervisor_hostname_pattern');
-      const list = (await hosts.list(null)).filter((h) => !pattern || h.host.includes(pattern));
-      res.json({ hypervisors: list.map((h) => hypervisorView(h, mv, true)) });
-    }),
-  );
+  router.get('/os-hypervisors', listHypervisors(false));
+  router.get('/os-hypervisors/detail', listHypervisors(true));
 
   router.get(
     '/os-hypervisors/statistics',
