@@ -409,6 +409,18 @@ describe('server boot', () => {
     expect(res.body.badRequest.code).toBe(400);
   });
 
+  it('refuses names and descriptions with characters Nova does not count as printable', async () => {
+    for (const name of ['a\u0085b', 'zero\u200bwidth', 'line\u2028sep', 'private\ue000', 'smile \u{1F600}']) {
+      const res = await boot(h.tokens.alice, name);
+      expect({ name, status: res.status }).toEqual({ name, status: 400 });
+    }
+    const desc = await boot(h.tokens.alice, 'd', { description: 'tab\there' }, mv('2.19'));
+    expect(desc.status).toBe(400);
+    const ok = await boot(h.tokens.alice, '日本語 ü <x>&', { description: 'fine, with spaces' }, mv('2.19'));
+    expect(ok.status).toBe(202);
+    expect((await api(h.tokens.alice, 'DELETE', `/servers/${ok.body.server.id}`)).status).toBe(204);
+  });
+
   it("refuses fields Nova's schema does not know at the version, so no hint or typo is silently dropped", async () => {
     const unexpected = (key: string) => `Additional properties are not allowed ('${key}' was unexpected)`;
     const inside = await boot(h.tokens.alice, 'h', { 'os:scheduler_hints': { group: 'g' } });

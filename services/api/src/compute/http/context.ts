@@ -139,16 +139,27 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   return parsed.data;
 }
 
+/**
+ * Nova's printable characters: of the Basic Multilingual Plane (Nova's table of them stops at
+ * U+FFFE), not control, format, surrogate, private-use or unassigned (\p{C}), and no line or
+ * paragraph separator.
+ */
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]|[^\u0000-\uFFFE]/u;
+
 /** Nova's name: 1-255 printable characters, not only spaces, no leading or trailing space. */
 export const nameField = z
   .string()
   .min(1)
   .max(255)
   .refine((s) => s.trim().length > 0 && s.trim() === s, 'has leading or trailing whitespace or is blank')
-  .refine(
-    (s) => ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
-    'contains control characters',
-  );
+  .refine((s) => !UNPRINTABLE.test(s), 'contains characters that are not printable');
+
+/** Nova's description: up to 255 printable characters (spaces anywhere), or null. */
+export const descriptionField = z
+  .string()
+  .max(255)
+  .refine((s) => !UNPRINTABLE.test(s), 'contains characters that are not printable')
+  .nullable();
 
 /** Nova's metadata key: 1-255 of letters, digits, '-', '_', ':', '.' and space. */
 const METADATA_KEY = /^[a-zA-Z0-9-_:. ]{1,255}$/;

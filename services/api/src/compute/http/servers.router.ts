@@ -8,7 +8,16 @@ import { idFromRef, parseServerQuery, truthy } from '../domain/server-query';
 import type { ApiVersion } from '../domain/microversion';
 import type { ServerService } from '../server.service';
 import type { InstanceRow } from '../store';
-import { callerOf, hasKey, metadataField, nameField, parseBody, versionOf, type Urls } from './context';
+import {
+  callerOf,
+  descriptionField,
+  hasKey,
+  metadataField,
+  nameField,
+  parseBody,
+  versionOf,
+  type Urls,
+} from './context';
 import { serverSummary, serverView, type ServerViewContext } from './views';
 
 const intLike = z
@@ -41,7 +50,7 @@ const createSchema = z
         max_count: intLike.optional(),
         user_data: base64.nullable().optional(),
         networks: z.union([z.literal('none'), z.literal('auto'), z.array(z.object({}).loose())]).optional(),
-        description: z.string().max(255).nullable().optional(),
+        description: descriptionField.optional(),
         tags: z.array(z.string().min(1).max(60)).max(50).optional(),
         accessIPv4: z.union([z.ipv4(), z.literal('')]).optional(),
         accessIPv6: z.union([z.ipv6(), z.literal('')]).optional(),
@@ -60,7 +69,7 @@ const updateSchema = z.object({
   server: z
     .object({
       name: nameField.optional(),
-      description: z.string().max(255).nullable().optional(),
+      description: descriptionField.optional(),
       accessIPv4: z.union([z.ipv4(), z.literal('')]).optional(),
       accessIPv6: z.union([z.ipv6(), z.literal('')]).optional(),
     })
