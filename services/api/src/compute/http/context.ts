@@ -144,7 +144,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
  * U+FFFE), not control, format, surrogate, private-use or unassigned (\p{C}), and no line or
  * paragraph separator.
  */
-const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]|[^\u0000-\uFFFE]/u;
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}\u{10000}-\u{10FFFF}]/u;
 
 /** Nova's name: 1-255 printable characters, not only spaces, no leading or trailing space. */
 export const nameField = z
