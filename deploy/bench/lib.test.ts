@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { percentile, residentMiB, residentTogetherMiB } from './lib';
 
 describe('percentile (nearest rank)', () => {
@@ -27,8 +28,10 @@ describe('percentile (nearest rank)', () => {
 });
 
 describe('residentTogetherMiB (distinct physical pages of a set of processes)', () => {
-  // Frame numbers are visible only to root (CAP_SYS_ADMIN); elsewhere the reading is refused.
-  const root = process.getuid?.() === 0;
+  // Frame numbers are visible only with CAP_SYS_ADMIN (bit 21 of the effective capabilities;
+  // a container's root may lack it); elsewhere the reading is refused.
+  const capEff = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+  const root = (BigInt(`0x${capEff}`) & (1n << 21n)) !== 0n;
 
   it('of one process, is at most its RSS and close to it; of the same process twice, the same', () => {
     const together = residentTogetherMiB([process.pid, process.pid]);

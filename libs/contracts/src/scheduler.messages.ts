@@ -77,8 +77,12 @@ export const hostSummaryV1 = z.object({
     }),
   ),
 });
-/** One hypervisor, with forced_down: an admin's word that it is down, whatever its heartbeat says. */
-export const hostSummary = hostSummaryV1.extend({ forced_down: z.boolean() });
+/**
+ * One hypervisor, with forced_down (an admin's word that it is down: `state` is then 'down'
+ * whatever its heartbeat says) and heartbeat_fresh (whether its agent heartbeats, forced down
+ * or not: a deletion still reaches a live agent).
+ */
+export const hostSummary = hostSummaryV1.extend({ forced_down: z.boolean(), heartbeat_fresh: z.boolean() });
 export type HostSummary = z.infer<typeof hostSummary>;
 
 export const listHosts = defineMessage({

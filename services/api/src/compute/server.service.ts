@@ -692,10 +692,15 @@ export class ServerService {
     this.deps.relay.kick();
   }
 
+  /**
+   * Whether the host's agent is gone (no fresh heartbeat): a deletion then completes here.
+   * A host an admin forced down whose agent still heartbeats gets the delete, so no guest is
+   * left running there.
+   */
   private async isHostDown(host: string): Promise<boolean> {
     try {
       const found = (await this.deps.hosts.hosts()).find((h) => h.host === host);
-      return found !== undefined && found.state === 'down';
+      return found !== undefined && !found.heartbeat_fresh;
     } catch {
       return false;
     }

@@ -1074,6 +1074,8 @@ describe('admin APIs', () => {
       mv('2.53'),
     );
     expect(pagedPattern.status).toBe(400);
+    const id = await bootActive(h.tokens.admin, 'listed-on-host');
+    const host = h.back.placement.get(id)!;
     const withServers = await api(
       h.tokens.admin,
       'GET',
@@ -1082,7 +1084,14 @@ describe('admin APIs', () => {
       mv('2.75'),
     );
     expect(withServers.body.hypervisors).toHaveLength(2);
-    for (const hv of withServers.body.hypervisors) expect(Array.isArray(hv.servers)).toBe(true);
+    for (const hv of withServers.body.hypervisors) {
+      const listed = hv.servers.some((s: any) => s.uuid === id);
+      expect({ host: hv.hypervisor_hostname, listed }).toEqual({
+        host: hv.hypervisor_hostname,
+        listed: hv.hypervisor_hostname === host,
+      });
+    }
+    expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}`)).status).toBe(204);
   });
 
   it('lists compute services and disables one (2.53 and the legacy form)', async () => {
@@ -1150,6 +1159,30 @@ describe('admin APIs', () => {
       binary: 'nova-scheduler',
     });
     expect(scheduler.status).toBe(400);
+  });
+
+  it('still sends a deletion to a host forced down whose agent heartbeats, so no guest is left there', async () => {
+    const id = await bootActive(h.tokens.admin, 'on-forced');
+    const host = h.back.placement.get(id)!;
+    const service = (
+      await api(h.tokens.admin, 'GET', '/os-services', undefined, mv('2.53'))
+    ).body.services.find((x: any) => x.host === host);
+    expect(
+      (await api(h.tokens.admin, 'PUT', `/os-services/${service.id}`, { forced_down: true }, mv('2.53')))
+        .status,
+    ).toBe(200);
+    try {
+      await new Promise((r) => setTimeout(r, 2100)); // the api's copy of the host list lives 2 s
+      expect((await api(h.tokens.admin, 'DELETE', `/servers/${id}`)).status).toBe(204);
+      await eventually(
+        async () => h.back.casts.find((c) => c.type === 'delete' && c.instanceId === id),
+        Boolean,
+        'the delete cast to the forced-down host',
+      );
+      expect(h.back.casts.find((c) => c.type === 'delete' && c.instanceId === id)!.host).toBe(host);
+    } finally {
+      await api(h.tokens.admin, 'PUT', `/os-services/${service.id}`, { forced_down: false }, mv('2.53'));
+    }
   });
 
   it('answers what openstack hypervisor show asks: aggregates (none), uptime (not supported), search and servers before 2.53', async () => {

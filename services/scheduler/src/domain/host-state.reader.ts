@@ -51,6 +51,7 @@ export function toHostState(p: ProviderSnapshot, beat: Heartbeat | undefined): H
     disabledReason: p.row.disabled_reason,
     forcedDown: p.row.forced_down,
     alive: beat !== undefined && !p.row.forced_down,
+    heartbeat: beat !== undefined,
     hypervisorType: p.row.hypervisor_type,
     hypervisorVersion: p.row.hypervisor_version,
     hostIp: p.row.host_ip,

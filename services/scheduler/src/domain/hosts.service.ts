@@ -79,6 +79,7 @@ export function summarize(h: HostState): HostSummary {
     status: h.enabled ? 'enabled' : 'disabled',
     disabled_reason: h.disabledReason,
     forced_down: h.forcedDown,
+    heartbeat_fresh: h.heartbeat,
     hypervisor_type: h.hypervisorType,
     hypervisor_version: h.hypervisorVersion,
     host_ip: h.hostIp,

@@ -22,6 +22,8 @@ export interface HostState {
   forcedDown: boolean;
   /** Fresh heartbeat in the cache, and not forced down. */
   alive: boolean;
+  /** Fresh heartbeat in the cache (forced down or not). */
+  heartbeat: boolean;
   hypervisorType: string;
   hypervisorVersion: number;
   hostIp: string;

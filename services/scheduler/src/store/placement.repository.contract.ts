@@ -87,6 +87,13 @@ export function placementRepositoryContract(
       expect(await claim(await admitted(), 'nowhere')).toEqual({ ok: false, reason: 'gone' });
     });
 
+    it('refuses a claim on a host forced down, until that is lifted', async () => {
+      await repo.setForcedDown('node1', true);
+      expect(await claim(await admitted())).toEqual({ ok: false, reason: 'disabled' });
+      await repo.setForcedDown('node1', false);
+      expect((await claim(await admitted())).ok).toBe(true);
+    });
+
     it('re-checks anti-affinity inside the claim', async () => {
       await repo.applyReport(report('node2', { VCPU: inv(4), MEMORY_MB: inv(4096), DISK_GB: inv(100) }));
       const group = { id: 'g1', policy: 'anti-affinity', hosts: new Set<string>() };

@@ -157,7 +157,7 @@ const DECIDE_CLAIM = (() => {
             SELECT resource_class, amount FROM (VALUES ${classes.join(', ')}) w (resource_class, amount)
              WHERE amount > 0),
           req AS (SELECT status, attempt FROM scheduling_requests WHERE instance_id = $1),
-          prov AS (SELECT id, enabled FROM resource_providers WHERE host = $3),
+          prov AS (SELECT id, enabled, forced_down FROM resource_providers WHERE host = $3),
           short AS (
             SELECT w.resource_class FROM wanted w
               LEFT JOIN inventories i ON i.provider_id = (SELECT id FROM prov) AND i.resource_class = w.resource_class
@@ -170,7 +170,7 @@ const DECIDE_CLAIM = (() => {
             SELECT CASE
               WHEN NOT EXISTS (SELECT 1 FROM req WHERE status = 'scheduling' AND attempt = $2) THEN 'stale'
               WHEN NOT EXISTS (SELECT 1 FROM prov) THEN 'gone'
-              WHEN NOT (SELECT enabled FROM prov) THEN 'disabled'
+              WHEN NOT (SELECT enabled FROM prov) OR (SELECT forced_down FROM prov) THEN 'disabled'
               WHEN EXISTS (SELECT 1 FROM short) THEN 'capacity'
               ELSE 'ok' END AS verdict),
           cleared AS (
@@ -451,7 +451,8 @@ export class PlacementRepository {
       }
       const provider = await this.lockProvider(em, input.host);
       if (!provider) return { ok: false, reason: 'gone' };
-      if (!provider.enabled) return { ok: false, reason: 'disabled' };
+      // A host forced down takes nothing new either, whatever a scheduler's view still says.
+      if (!provider.enabled || provider.forced_down) return { ok: false, reason: 'disabled' };
 
       // Inventories and what others hold of them, read after the provider lock (one statement).
       const inventories = await this.returning(

@@ -13,6 +13,7 @@ export function hostState(overrides: Partial<HostState> & { host?: string } = {}
     disabledReason: null,
     forcedDown: false,
     alive: true,
+    heartbeat: true,
     hypervisorType: 'QEMU',
     hypervisorVersion: 7002000,
     hostIp: '10.0.0.1',

@@ -70,6 +70,8 @@ describe('server list query', () => {
 
   it('refuses an unknown status from 2.38, and before it matches nothing', () => {
     expect(() => parseServerQuery({ status: 'bogus' }, member)).toThrow('Invalid status value');
+    // A status Nova knows but Strato has no state for (no rebuild yet) lists nothing.
+    expect(parseServerQuery({ status: 'rebuild' }, member).vmStates).toEqual([]);
     expect(parseServerQuery({ status: 'bogus' }, { ...member, strictStatus: false }).vmStates).toEqual([]);
   });
 
@@ -82,13 +84,23 @@ describe('server list query', () => {
     );
   });
 
-  it('reads ISO 8601 as Nova does: dates, offsets, fractions; no loose dates, no days that do not exist', () => {
+  it("reads ISO 8601 as Nova's parser does: extended and basic dates, offsets, fractions; no loose dates, no days that do not exist", () => {
     const since = (v: string) => parseServerQuery({ 'changes-since': v }, member).changesSince;
     expect(since('2026-01-01')).toBe('2026-01-01T00:00:00.000Z');
     expect(since('2026-01-01 10:20:30.5')).toBe('2026-01-01T10:20:30.500Z');
     expect(since('2026-01-01T10:20:30+02:00')).toBe('2026-01-01T08:20:30.000Z');
     expect(since('2026-01-01T10:20-0130')).toBe('2026-01-01T11:50:00.000Z');
-    for (const bad of ['March 7 2020', '2020-02-30', '2020-01-01T24:00:00', '2020-1-1']) {
+    expect(since('2020-1-1')).toBe('2020-01-01T00:00:00.000Z');
+    expect(since('20200102')).toBe('2020-01-02T00:00:00.000Z');
+    expect(since('2026-01-01T10')).toBe('2026-01-01T10:00:00.000Z');
+    expect(since('0099-01-01')).toBe('0099-01-01T00:00:00.000Z');
+    for (const bad of [
+      'March 7 2020',
+      '2020-02-30',
+      '2020-01-01T24:00:00',
+      '202001',
+      '2020-01-01T10:00:00 UTC',
+    ]) {
       expect(() => since(bad)).toThrow(expect.objectContaining({ kind: 'Invalid' }));
     }
   });

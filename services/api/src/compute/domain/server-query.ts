@@ -47,39 +47,40 @@ export function idFromRef(ref: string): string {
   return at >= 0 ? trimmed.slice(at + 1) : trimmed;
 }
 
-/** ISO 8601 as Nova's parser takes it: a date, then a time, then Z or an offset (UTC if none). */
-const ISO_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+/**
+ * ISO 8601 as Nova's parser (the iso8601 package) takes it: a year; then a month and a day,
+ * extended (-1, -01) or basic (0101); then a time after T or a space (hours, then optional
+ * minutes and seconds with or without colons, a fraction), then Z or an offset. Missing
+ * parts are the first month, day or second; no zone is UTC.
+ */
+const ISO_TIME = new RegExp(
+  '^(?<y>\\d{4})' +
+    '(?:(?:-(?<mo1>\\d{1,2})|(?<mo2>\\d{2})(?!$))' +
+    '(?:(?:-(?<d1>\\d{1,2})|(?<d2>\\d{2}))' +
+    '(?:[T ](?<h>\\d{2})(?::?(?<mi>\\d{2}))?(?::?(?<s>\\d{1,2})(?:[.,](?<f>\\d+))?)?' +
+    '(?<tz>Z|[+-]\\d{2}(?::?\\d{2})?)?)?)?)?$',
+  'i',
+);
 
 /** A timestamp of a query, as ISO UTC; a malformed one, or no such day (02-30), is a 400. */
 export function isoParam(name: string, value: string | null): string | null {
   if (value === null) return null;
   const refuse = () =>
     invalid(`Invalid input for query parameters ${name}. Value: ${value}. is not a 'date-time'`);
-  const m = ISO_TIME.exec(value.trim());
-  if (!m) throw refuse();
-  const [y, mo, d, h, mi, s] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const ms = Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000);
-  const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+  const g = ISO_TIME.exec(value)?.groups;
+  if (!g) throw refuse();
+  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+  const y = Number(g.y);
+  const mo = num(g.mo1 ?? g.mo2, 1);
+  const d = num(g.d1 ?? g.d2, 1);
+  const [h, mi, sec] = [num(g.h, 0), num(g.mi, 0), num(g.s, 0)];
+  const ms = Math.floor(Number(`0.${g.f ?? '0'}`) * 1000);
+  const at = new Date(Date.UTC(2000, mo - 1, d, h, mi, sec, ms));
+  at.setUTCFullYear(y, mo - 1, d); // years below 100 are years, not 19xx
   // Date.UTC rolls 02-30 over to 03-01 and 24:00 to the next day: such a value names no time.
-  if (
-    at.getUTCFullYear() !== y ||
-    at.getUTCMonth() !== mo - 1 ||
-    at.getUTCDate() !== d ||
-    h > 23 ||
-    mi > 59 ||
-    s > 59
-  ) {
-    throw refuse();
-  }
-  const zone = m[8]?.toUpperCase() ?? 'Z';
+  const exists = y > 0 && at.getUTCMonth() === mo - 1 && at.getUTCDate() === d;
+  if (!exists || h > 23 || mi > 59 || sec > 59) throw refuse();
+  const zone = g.tz?.toUpperCase() ?? 'Z';
   if (zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
@@ -122,6 +123,30 @@ export function namePattern(pattern: string): string {
   }
 }
 
+/** Every status Nova's state map can show, whether or not Strato has the states behind it. */
+const NOVA_STATUSES: ReadonlySet<string> = new Set([
+  'ACTIVE',
+  'BUILD',
+  'CONFIRMING_RESIZE',
+  'DELETED',
+  'ERROR',
+  'HARD_REBOOT',
+  'MIGRATING',
+  'PASSWORD',
+  'PAUSED',
+  'REBOOT',
+  'REBUILD',
+  'RESCUE',
+  'RESIZE',
+  'REVERT_RESIZE',
+  'SHELVED',
+  'SHELVED_OFFLOADED',
+  'SHUTOFF',
+  'SOFT_DELETED',
+  'SUSPENDED',
+  'VERIFY_RESIZE',
+]);
+
 export interface ServerQueryOptions {
   admin: boolean;
   /** /servers/detail (for the policy name a refusal gives). */
@@ -145,7 +170,9 @@ export function parseServerQuery(query: Query, opts: ServerQueryOptions): Server
   }
   const projectId = admin ? (single(query, 'project_id') ?? single(query, 'tenant_id')) : null;
   const vmStates = status !== null ? vmStatesForStatus(status) : null;
-  if (opts.strictStatus && vmStates !== null && vmStates.length === 0) throw invalid('Invalid status value');
+  if (opts.strictStatus && status !== null && !NOVA_STATUSES.has(status.toUpperCase())) {
+    throw invalid('Invalid status value');
+  }
   const changesSince = isoParam('changes-since', single(query, 'changes-since'));
   const changesBefore = isoParam('changes-before', single(query, 'changes-before'));
   if (changesSince !== null && changesBefore !== null && changesBefore < changesSince) {

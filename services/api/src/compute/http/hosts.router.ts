@@ -54,6 +54,13 @@ export function hypervisorView(h: HostSummary, mv: ApiVersion, detail: boolean):
   };
 }
 
+/** Nova's boolean parameter: true or false, or one of the words its schema lists for them. */
+const novaBoolean = z.union([
+  z.boolean(),
+  z.enum(['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes']).transform(() => true),
+  z.enum(['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']).transform(() => false),
+]);
+
 function nova(iso: string | null): string | null {
   return iso ? `${iso.slice(0, 19)}.000000` : null;
 }
@@ -242,7 +249,7 @@ export function hostsRouter(deps: {
   const legacyBody = z.strictObject({
     host: z.string().min(1).max(255),
     binary: z.string().min(1).max(255),
-    disabled_reason: z.string().max(255).optional(),
+    disabled_reason: z.string().min(1).max(255).optional(),
   });
 
   /** Only compute services can be changed, as in Nova: the rest are not Strato's to switch. */
@@ -283,7 +290,7 @@ export function hostsRouter(deps: {
   const forceDownBody = z.strictObject({
     host: z.string().min(1).max(255),
     binary: z.string().min(1).max(255),
-    forced_down: z.union([z.boolean(), z.string().transform((s) => truthy(s))]).optional(),
+    forced_down: novaBoolean.optional(),
   });
 
   // 2.11-2.52: PUT /os-services/force-down {host, binary, forced_down}.
@@ -303,8 +310,8 @@ export function hostsRouter(deps: {
 
   const updateBody = z.strictObject({
     status: z.enum(['enabled', 'disabled']).optional(),
-    disabled_reason: z.string().max(255).optional(),
-    forced_down: z.boolean().optional(),
+    disabled_reason: z.string().min(1).max(255).optional(),
+    forced_down: novaBoolean.optional(),
   });
 
   router.put(

@@ -69,6 +69,7 @@ export class FakeBackHalf {
       status: this.disabled.has(host) ? 'disabled' : 'enabled',
       disabled_reason: this.disabled.get(host) ?? null,
       forced_down: this.forcedDown.has(host),
+      heartbeat_fresh: true,
       hypervisor_type: 'QEMU',
       hypervisor_version: 8002000,
       host_ip: '127.0.0.1',
