@@ -75,7 +75,8 @@ describe('compute API on PostgreSQL', () => {
 
   it('stores names and metadata with quotes, backslashes and SQL in them exactly as sent', async () => {
     const name = `it's a \\ "vm" <x/> &amp; '); DROP TABLE instances; --`;
-    const metadata = { "o'k": "E'\\x41", json: '{"a": [1]}' };
+    // Keys are Nova's (letters, digits, -_:. and space); the values carry the quotes and SQL.
+    const metadata = { 'o k:1.x_y-z': "E'\\x41", json: '{"a": [1]}', sql: "'); DELETE FROM instances; --" };
     const res = await api(h.tokens.alice, 'POST', '/servers', {
       server: { name, imageRef: IMAGE_ID, flavorRef: '1', metadata },
     });
