@@ -96,13 +96,17 @@ export function hostsRouter(deps: {
     return found;
   };
 
-  /** Before 2.53: hypervisors whose hostname contains the pattern, 404 when none does. */
-  const matching = async (req: Parameters<Parameters<typeof route>[0]>[0]): Promise<HostSummary[]> => {
-    if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
-    const pattern = String(req.params.pattern);
+  /** Hypervisors whose hostname contains the pattern (as Nova's LIKE), 404 when none does. */
+  const matchingHosts = async (pattern: string): Promise<HostSummary[]> => {
     const list = (await hosts.list(null)).filter((h) => h.host.includes(pattern));
     if (list.length === 0) throw notFound(`No hypervisor matching '${pattern}' could be found.`);
     return list;
+  };
+
+  /** Before 2.53 the pattern is a path segment (/os-hypervisors/{pattern}/search|servers). */
+  const matching = async (req: Parameters<Parameters<typeof route>[0]>[0]): Promise<HostSummary[]> => {
+    if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
+    return matchingHosts(String(req.params.pattern));
   };
 
   /**
@@ -118,16 +122,12 @@ export function hostsRouter(deps: {
       const paged = mv.atLeast(33);
       const limitParam = paged ? queryParam(req, 'limit') : null;
       const marker = paged ? queryParam(req, 'marker') : null;
-      let list = await hosts.list(null);
-      if (pattern !== null) {
-        if (limitParam !== null || marker !== null) {
-          throw invalid(
-            'Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.',
-          );
-        }
-        list = list.filter((h) => h.host.includes(pattern));
-        if (list.length === 0) throw notFound(`No hypervisor matching '${pattern}' could be found.`);
+      if (pattern !== null && (limitParam !== null || marker !== null)) {
+        throw invalid(
+          'Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.',
+        );
       }
+      let list = pattern !== null ? await matchingHosts(pattern) : await hosts.list(null);
       list.sort((a, b) => a.id - b.id);
       if (marker !== null) {
         const at = list.findIndex((h) => String(h.id) === marker);
