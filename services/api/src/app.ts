@@ -4,7 +4,7 @@
  */
 import express from 'express';
 import { TokenService, parseSigningKeys } from '@strato/auth';
-import { keystoneFault, novaFault } from '@strato/errors';
+import { keystoneFault, novaFault, toAppError } from '@strato/errors';
 import {
   createMetrics,
   errorHandler,
@@ -73,6 +73,16 @@ export async function createApiService(
       imageUrl: config.IMAGE_INTERNAL_URL ?? config.IMAGE_PUBLIC_URL,
     },
     metrics,
+    projects: {
+      exists: (id) =>
+        identity.getProject(id).then(
+          () => true,
+          (err: unknown) => {
+            if (toAppError(err).kind === 'NotFound') return false;
+            throw err;
+          },
+        ),
+    },
   });
 
   const app = express();

@@ -17,7 +17,7 @@ import { afterRequests } from '@strato/http';
 import type { Logger } from '@strato/log';
 import { HttpImageLookup } from './adapters/image-lookup.http';
 import { CachedHostList, SchedulerHostDirectory } from './adapters/host-directory.scheduler';
-import type { HostDirectory, ImageLookup } from './domain/ports';
+import type { HostDirectory, ImageLookup, ProjectDirectory } from './domain/ports';
 import type { QuotaLimits } from './domain/quota';
 import { InstanceEventHandlers } from './events.handlers';
 import { FlavorService } from './flavor.service';
@@ -52,7 +52,7 @@ const RELAY_DEFER_MS = 100;
 export { computeEntities, computeMigrations } from './store';
 export { FakeImageLookup } from './adapters/image-lookup.fake';
 export { HttpImageLookup } from './adapters/image-lookup.http';
-export type { HostDirectory, ImageLookup, NewImage } from './domain/ports';
+export type { HostDirectory, ImageLookup, NewImage, ProjectDirectory } from './domain/ports';
 export { MAX_VERSION, MIN_VERSION } from './domain/microversion';
 
 /** The PostgreSQL schema / SQLite file name of the compute tables. */
@@ -83,6 +83,8 @@ export interface ComputeDeps {
   tokens: TokenService;
   log: Logger;
   config: ComputeConfig;
+  /** Identity's projects (quota sets and flavor access are only written for one that exists). */
+  projects: ProjectDirectory;
   /** Ports, for tests and special deployments; defaults are the real adapters. */
   images?: ImageLookup;
   hosts?: HostDirectory;
@@ -166,11 +168,11 @@ export async function createCompute(deps: ComputeDeps): Promise<Compute> {
   v21.use(microversion());
   v21.use(v21VersionRouter(urls));
   v21.use(authenticate(deps.tokens, { required: true }));
-  v21.use(flavorsRouter({ flavors, urls }));
+  v21.use(flavorsRouter({ flavors, urls, projects: deps.projects }));
   const imagePublicUrl = deps.config.imagePublicUrl ?? deps.config.imageUrl ?? 'http://127.0.0.1:9292';
   v21.use(serversRouter({ servers, hosts: hostList, urls, defaultZone, imagePublicUrl }));
   v21.use(keypairsRouter({ keypairs, urls }));
-  v21.use(quotasRouter({ quotas, usage, urls }));
+  v21.use(quotasRouter({ quotas, usage, urls, projects: deps.projects }));
   v21.use(serverGroupsRouter({ groups }));
   v21.use(hostsRouter({ hosts: hostDirectory, servers, urls }));
 

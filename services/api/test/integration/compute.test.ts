@@ -180,6 +180,16 @@ describe('flavors', () => {
       removeTenantAccess: { tenant: h.projects.alice },
     });
     expect((await api(h.tokens.alice, 'GET', '/flavors/priv1')).status).toBe(404);
+    const unknown = await api(h.tokens.admin, 'POST', '/flavors/priv1/action', {
+      addTenantAccess: { tenant: 'no-such-project' },
+    });
+    expect(unknown.body).toEqual({
+      badRequest: { code: 400, message: 'Project ID no-such-project is not a valid project.' },
+    });
+    const member = await api(h.tokens.alice, 'POST', '/flavors/priv1/action', {
+      addTenantAccess: { tenant: 'no-such-project' },
+    });
+    expect(member.status).toBe(403);
   });
 
   it('manages extra_specs (admin writes, everyone reads)', async () => {
@@ -790,6 +800,12 @@ describe('quotas and limits', () => {
     expect(network.body.quota_set).toMatchObject({ floating_ips: 5, security_groups: 4 });
     expect((await put({ floating_ips: 5 }, '2.36')).status).toBe(400);
     expect((await put({ injected_files: 1 }, '2.57')).status).toBe(400);
+    const nobody = await api(h.tokens.admin, 'PUT', '/os-quota-sets/no-such-project', {
+      quota_set: { instances: 5 },
+    });
+    expect(nobody.body).toEqual({
+      badRequest: { code: 400, message: 'Project ID no-such-project is not a valid project.' },
+    });
     const limits = await api(h.tokens.bob, 'GET', '/limits');
     expect(limits.body.limits.absolute.maxTotalFloatingIps).toBe(5);
     expect((await api(h.tokens.admin, 'DELETE', `/os-quota-sets/${h.projects.bob}`)).status).toBe(202);

@@ -33,6 +33,11 @@ export interface ImageLookup {
   delete(imageId: string, auth: ImageAuth): Promise<void>;
 }
 
+/** Projects as identity knows them: Nova checks a project id before it stores anything for it. */
+export interface ProjectDirectory {
+  exists(projectId: string): Promise<boolean>;
+}
+
 /** Compute hosts as the scheduler knows them (os-hypervisors, os-services, host_status). */
 export interface HostDirectory {
   list(host?: string | null): Promise<HostSummary[]>;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { isAdmin, requireProject } from '@strato/auth';
 import { invalid } from '@strato/errors';
 import type { Caller } from '../domain/caller';
+import type { ProjectDirectory } from '../domain/ports';
 import { ApiVersion, MIN_VERSION, negotiateVersion, VersionNotAcceptable } from '../domain/microversion';
 
 declare module 'express-serve-static-core' {
@@ -221,4 +222,9 @@ export function queryParam(req: Request, key: string): string | null {
     return typeof last === 'string' ? last : null;
   }
   return typeof value === 'string' ? value : null;
+}
+
+/** Nova's answer for a project id identity does not know (identity.verify_project_id). */
+export async function requireKnownProject(projects: ProjectDirectory, projectId: string): Promise<void> {
+  if (!(await projects.exists(projectId))) throw invalid(`Project ID ${projectId} is not a valid project.`);
 }

@@ -4,8 +4,18 @@ import { z } from 'zod';
 import { route } from '@strato/http';
 import { invalid, notFound } from '@strato/errors';
 import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
-import type { FlavorService } from '../flavor.service';
-import { callerOf, hasKey, keyMap, parseBody, queryParam, versionOf, type Urls } from './context';
+import type { ProjectDirectory } from '../domain/ports';
+import { requireAdmin, type FlavorService } from '../flavor.service';
+import {
+  callerOf,
+  hasKey,
+  keyMap,
+  parseBody,
+  queryParam,
+  requireKnownProject,
+  versionOf,
+  type Urls,
+} from './context';
 import { flavorSummary, flavorView } from './views';
 
 const intLike = (min: number) =>
@@ -73,7 +83,11 @@ function intParam(name: string, value: string | null): number | null {
   return Number(value);
 }
 
-export function flavorsRouter(deps: { flavors: FlavorService; urls: Urls }): Router {
+export function flavorsRouter(deps: {
+  flavors: FlavorService;
+  urls: Urls;
+  projects: ProjectDirectory;
+}): Router {
   const { flavors, urls } = deps;
   const router = Router();
 
@@ -231,6 +245,10 @@ export function flavorsRouter(deps: { flavors: FlavorService; urls: Urls }): Rou
       const id = String(req.params.id);
       const caller = callerOf(req);
       const body = parseBody(actionSchema, req.body);
+      if ('addTenantAccess' in body) {
+        requireAdmin(caller, 'os-flavor-access:add_tenant_access');
+        await requireKnownProject(deps.projects, body.addTenantAccess.tenant);
+      }
       const projects =
         'addTenantAccess' in body
           ? await flavors.addAccess(caller, id, body.addTenantAccess.tenant)

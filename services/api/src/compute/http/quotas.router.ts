@@ -5,12 +5,13 @@ import { route } from '@strato/http';
 import { forbidden, invalid } from '@strato/errors';
 import type { Caller } from '../domain/caller';
 import type { ApiVersion } from '../domain/microversion';
+import type { ProjectDirectory } from '../domain/ports';
 import { QUOTAS_GONE_IN_236, QUOTAS_GONE_IN_257, isQuotaResource, type QuotaLimits } from '../domain/quota';
 import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import { requireAdmin } from '../flavor.service';
 import type { QuotaService, ProjectUsage } from '../quota.service';
 import type { TenantUsage, UsageService } from '../usage.service';
-import { callerOf, parseBody, queryParam, versionOf, type Urls } from './context';
+import { callerOf, parseBody, queryParam, requireKnownProject, versionOf, type Urls } from './context';
 
 /** Resources Nova still shows at a microversion (network ones went in 2.36, files in 2.57). */
 function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit: number) => unknown) {
@@ -80,7 +81,12 @@ function parseUsageTime(name: string, value: string | null, fallback: Date): Dat
   return d;
 }
 
-export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; urls: Urls }): Router {
+export function quotasRouter(deps: {
+  quotas: QuotaService;
+  usage: UsageService;
+  urls: Urls;
+  projects: ProjectDirectory;
+}): Router {
   const { quotas } = deps;
   const router = Router();
 
@@ -185,6 +191,7 @@ export function quotasRouter(deps: { quotas: QuotaService; usage: UsageService; 
       const mv = versionOf(req);
       const { quota_set } = parseBody(updateSchema, req.body);
       const projectId = String(req.params.projectId);
+      await requireKnownProject(deps.projects, projectId);
       const force = truthy(String(quota_set.force ?? 'false'));
       const gone = [
         ...(mv.atLeast(36) ? QUOTAS_GONE_IN_236 : []),

@@ -83,6 +83,8 @@ export async function startComputeHarness(options: HarnessOptions = {}): Promise
     tokens: tokenService,
     log,
     images,
+    // The harness's identity: the three projects its tokens are for.
+    projects: { exists: async (id) => Object.values(projects).includes(id) },
     config: { publicUrl, outboxPollMs: 50, rpcTimeoutMs: 2000 },
   });
   const back = new FakeBackHalf(backBus);
