@@ -23,18 +23,26 @@ export const QUOTA_RESOURCES = [
   'security_group_rules',
 ] as const;
 
-/** The quotas Nova stopped showing in 2.36 (network) and in 2.57 (injected files). */
-export const QUOTAS_GONE_IN_236: readonly QuotaResource[] = [
+/** The quotas Nova stopped showing (and setting) in 2.36 (network) and in 2.57 (injected files). */
+const QUOTAS_GONE_IN_236: readonly QuotaResource[] = [
   'fixed_ips',
   'floating_ips',
   'security_groups',
   'security_group_rules',
 ];
-export const QUOTAS_GONE_IN_257: readonly QuotaResource[] = [
+const QUOTAS_GONE_IN_257: readonly QuotaResource[] = [
   'injected_files',
   'injected_file_content_bytes',
   'injected_file_path_bytes',
 ];
+
+/** The quotas a microversion (minor of 2.x) shows and sets, in name order as Nova lists them. */
+export function quotasAt(minor: number): QuotaResource[] {
+  return QUOTA_RESOURCES.filter(
+    (r) =>
+      !(minor >= 36 && QUOTAS_GONE_IN_236.includes(r)) && !(minor >= 57 && QUOTAS_GONE_IN_257.includes(r)),
+  ).sort();
+}
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 export type QuotaLimits = Record<QuotaResource, number>;
 

@@ -63,7 +63,7 @@ const ISO_TIME = new RegExp(
 );
 
 /** A timestamp of a query, as ISO UTC; a malformed one, or no such day (02-30), is a 400. */
-export function isoParam(name: string, value: string | null): string | null {
+function isoParam(name: string, value: string | null): string | null {
   if (value === null) return null;
   const refuse = () =>
     invalid(`Invalid input for query parameters ${name}. Value: ${value}. is not a 'date-time'`);

@@ -6,47 +6,16 @@ import { forbidden, invalid } from '@strato/errors';
 import type { Caller } from '../domain/caller';
 import type { ApiVersion } from '../domain/microversion';
 import type { ProjectDirectory } from '../domain/ports';
-import { QUOTAS_GONE_IN_236, QUOTAS_GONE_IN_257, isQuotaResource, type QuotaLimits } from '../domain/quota';
+import { isQuotaResource, quotasAt, type QuotaLimits } from '../domain/quota';
 import { parseLimit, passThroughOf, truthy } from '../domain/server-query';
 import { requireAdmin } from '../flavor.service';
 import type { QuotaService, ProjectUsage } from '../quota.service';
 import type { TenantUsage, UsageService } from '../usage.service';
 import { callerOf, parseBody, queryParam, requireKnownProject, versionOf, type Urls } from './context';
 
-/** Resources Nova still shows at a microversion (network ones went in 2.36, files in 2.57). */
+/** The quota set of a microversion, each resource's entry made by `value`. */
 function quotaSet(limits: QuotaLimits, mv: ApiVersion, value: (r: string, limit: number) => unknown) {
-  const set: Record<string, unknown> = {
-    cores: value('cores', limits.cores),
-    ...(mv.atLeast(36)
-      ? {}
-      : {
-          fixed_ips: value('fixed_ips', limits.fixed_ips),
-          floating_ips: value('floating_ips', limits.floating_ips),
-        }),
-    ...(mv.atLeast(57)
-      ? {}
-      : {
-          injected_file_content_bytes: value(
-            'injected_file_content_bytes',
-            limits.injected_file_content_bytes,
-          ),
-          injected_file_path_bytes: value('injected_file_path_bytes', limits.injected_file_path_bytes),
-          injected_files: value('injected_files', limits.injected_files),
-        }),
-    instances: value('instances', limits.instances),
-    key_pairs: value('key_pairs', limits.key_pairs),
-    metadata_items: value('metadata_items', limits.metadata_items),
-    ram: value('ram', limits.ram),
-    ...(mv.atLeast(36)
-      ? {}
-      : {
-          security_group_rules: value('security_group_rules', limits.security_group_rules),
-          security_groups: value('security_groups', limits.security_groups),
-        }),
-    server_group_members: value('server_group_members', limits.server_group_members),
-    server_groups: value('server_groups', limits.server_groups),
-  };
-  return set;
+  return Object.fromEntries(quotasAt(mv.minor).map((r) => [r, value(r, limits[r])]));
 }
 
 /** The largest limit Nova stores (a 32-bit signed integer). */
@@ -193,15 +162,12 @@ export function quotasRouter(deps: {
       const projectId = String(req.params.projectId);
       await requireKnownProject(deps.projects, projectId);
       const force = truthy(String(quota_set.force ?? 'false'));
-      const gone = [
-        ...(mv.atLeast(36) ? QUOTAS_GONE_IN_236 : []),
-        ...(mv.atLeast(57) ? QUOTAS_GONE_IN_257 : []),
-      ];
+      const settable = quotasAt(mv.minor);
       const usage = force ? null : await quotas.usage(projectId);
       const changes: Partial<QuotaLimits> = {};
       for (const [key, value] of Object.entries(quota_set)) {
         if (key === 'force' || typeof value === 'boolean') continue;
-        if (!isQuotaResource(key) || gone.includes(key)) throw invalid(`Bad key(s) ${key} in quota_set`);
+        if (!isQuotaResource(key) || !settable.includes(key)) throw invalid(`Bad key(s) ${key} in quota_set`);
         if (value < -1) throw invalid(`Quota limit ${value} for ${key} must be -1 or greater.`);
         if (value > MAX_QUOTA)
           throw invalid(`Quota limit ${value} for ${key} must be less than or equal to ${MAX_QUOTA}.`);
