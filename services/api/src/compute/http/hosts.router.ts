@@ -246,11 +246,12 @@ export function hostsRouter(deps: {
     }),
   );
 
+  const serviceRef = { host: z.string().min(1).max(255), binary: z.string().min(1).max(255) };
   const legacyBody = z.strictObject({
-    host: z.string().min(1).max(255),
-    binary: z.string().min(1).max(255),
+    ...serviceRef,
     disabled_reason: z.string().min(1).max(255).optional(),
   });
+  const forceDownBody = z.strictObject({ ...serviceRef, forced_down: novaBoolean.optional() });
 
   /** Only compute services can be changed, as in Nova: the rest are not Strato's to switch. */
   const computeOnly = (binary: string) => {
@@ -261,52 +262,46 @@ export function hostsRouter(deps: {
     }
   };
 
-  for (const action of ['enable', 'disable', 'disable-log-reason'] as const) {
+  /** PUT /os-services/{action} {host, binary, …}: admin only, from 2.<since> until 2.53 took ids. */
+  const legacyAction = <T extends { host: string; binary: string }>(
+    action: string,
+    since: number,
+    schema: z.ZodType<T>,
+    handle: (body: T) => Promise<Record<string, unknown>>,
+  ) =>
     router.put(
       `/os-services/${action}`,
       route(async (req, res) => {
         admin(req, 'os-services:update');
-        if (versionOf(req).atLeast(53)) throw notFound('The resource could not be found.');
-        const body = parseBody(legacyBody, req.body);
-        if (action === 'disable-log-reason' && body.disabled_reason === undefined) {
-          throw invalid('Missing disabled reason field');
-        }
-        computeOnly(body.binary);
-        const enabled = action === 'enable';
-        const reason = action === 'disable-log-reason' ? (body.disabled_reason ?? null) : null;
-        const h = await hosts.setEnabled(body.host, enabled, reason);
-        res.json({
-          service: {
-            host: h.host,
-            binary: 'nova-compute',
-            status: h.status,
-            ...(reason ? { disabled_reason: h.disabled_reason } : {}),
-          },
-        });
+        const mv = versionOf(req);
+        if (!mv.atLeast(since) || mv.atLeast(53)) throw notFound('Unknown action');
+        res.json({ service: await handle(parseBody(schema, req.body)) });
       }),
     );
+
+  for (const action of ['enable', 'disable', 'disable-log-reason'] as const) {
+    legacyAction(action, 0, legacyBody, async (body) => {
+      if (action === 'disable-log-reason' && body.disabled_reason === undefined) {
+        throw invalid('Missing disabled reason field');
+      }
+      computeOnly(body.binary);
+      const reason = action === 'disable-log-reason' ? (body.disabled_reason ?? null) : null;
+      const h = await hosts.setEnabled(body.host, action === 'enable', reason);
+      return {
+        host: h.host,
+        binary: 'nova-compute',
+        status: h.status,
+        ...(reason ? { disabled_reason: h.disabled_reason } : {}),
+      };
+    });
   }
 
-  const forceDownBody = z.strictObject({
-    host: z.string().min(1).max(255),
-    binary: z.string().min(1).max(255),
-    forced_down: novaBoolean.optional(),
+  legacyAction('force-down', 11, forceDownBody, async (body) => {
+    if (body.forced_down === undefined) throw invalid('Missing forced_down field');
+    computeOnly(body.binary);
+    const h = await hosts.setForcedDown(body.host, body.forced_down);
+    return { host: h.host, binary: 'nova-compute', forced_down: h.forced_down };
   });
-
-  // 2.11-2.52: PUT /os-services/force-down {host, binary, forced_down}.
-  router.put(
-    '/os-services/force-down',
-    route(async (req, res) => {
-      admin(req, 'os-services:update');
-      const mv = versionOf(req);
-      if (!mv.atLeast(11) || mv.atLeast(53)) throw notFound('Unknown action');
-      const body = parseBody(forceDownBody, req.body);
-      if (body.forced_down === undefined) throw invalid('Missing forced_down field');
-      computeOnly(body.binary);
-      const h = await hosts.setForcedDown(body.host, body.forced_down);
-      res.json({ service: { host: h.host, binary: 'nova-compute', forced_down: h.forced_down } });
-    }),
-  );
 
   const updateBody = z.strictObject({
     status: z.enum(['enabled', 'disabled']).optional(),
